@@ -1,0 +1,12 @@
+/* `airgate serve -c FILE`: not built yet; its owner replaces this file. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int ag_cmd_serve(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fputs("airgate serve: not available in this build yet\n", stderr);
+    return AG_EXIT_USAGE;
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what is missing, builds, lints, and runs every
+# test in the dev build and again under AddressSanitizer + UBSan.
+# Usage: scripts/test.sh [--quick]   (--quick: dev build only, no sanitizer pass, no lint)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+jobs=$(nproc 2>/dev/null || echo 2)
+
+scripts/deps.sh test
+
+if [ $quick -eq 0 ]; then
+  echo "== lint"
+  scripts/lint.sh
+fi
+
+total_pass=0 total_fail=0 total_skip=0
+run_preset() {
+  local preset=$1
+  echo "== build ($preset)"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+  echo "== test ($preset)"
+  local junit="build/$preset/ctest-junit.xml" rc=0
+  ctest --preset "$preset" -j "$jobs" --output-junit "$(pwd)/$junit" || rc=$?
+  # Count from the JUnit report so skipped tests are counted as skipped, not passed.
+  local counts
+  counts=$(python3 - "$junit" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+p = f = s = 0
+for tc in root.iter("testcase"):
+    st = tc.get("status", "")
+    if tc.find("skipped") is not None or st in ("notrun", "disabled"):
+        s += 1
+    elif tc.find("failure") is not None or tc.find("error") is not None or st == "fail":
+        f += 1
+    else:
+        p += 1
+print(p, f, s)
+PY
+)
+  read -r p f s <<<"$counts"
+  total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
+  echo "$preset: $p passed, $f failed, $s skipped"
+  return $rc
+}
+
+status=0
+run_preset dev || status=1
+if [ $quick -eq 0 ]; then
+  run_preset asan || status=1
+fi
+echo
+echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
+exit $status
