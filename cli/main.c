@@ -33,9 +33,8 @@ static int ag_cmd_version(int argc, char **argv)
 }
 
 static const struct ag_command ag_commands[] = {
-    {"serve", ag_cmd_serve},     {"check-config", ag_cmd_check_config},
-    {"rolemap", ag_cmd_rolemap}, {"token", ag_cmd_token},
-    {"version", ag_cmd_version},
+    {"serve", ag_cmd_serve}, {"check-config", ag_cmd_check_config}, {"rolemap", ag_cmd_rolemap},
+    {"token", ag_cmd_token}, {"version", ag_cmd_version},
 };
 
 int ag_cli_wants_help(int argc, char **argv)

@@ -137,8 +137,8 @@ struct ag_config {
 /** Reads, overlays the environment (envp, NULL-terminated "K=V" strings), validates and returns
  * a config with one reference. On failure returns AG_ECONF with every problem written to errs
  * (one "file:line: key: what is wrong" line each) and *out untouched. */
-enum ag_rc ag_config_load(const char *path, char *const *envp, struct ag_config **out, FILE *errs)
-    AG_WUR;
+enum ag_rc ag_config_load(const char *path, char *const *envp, struct ag_config **out,
+                          FILE *errs) AG_WUR;
 
 /** Takes another reference (thread-safe). */
 struct ag_config *ag_config_ref(struct ag_config *c);

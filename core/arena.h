@@ -10,10 +10,12 @@
 
 struct ag_arena;
 
-/** Creates an arena whose blocks are at least block_size bytes (0 picks a default). Caller frees. */
+/** Creates an arena whose blocks are at least block_size bytes (0 picks a default). Caller frees.
+ */
 struct ag_arena *ag_arena_new(size_t block_size);
 
-/** Runs the cleanups (newest first), then releases every block and the arena itself. NULL is a no-op. */
+/** Runs the cleanups (newest first), then releases every block and the arena itself. NULL is a
+ * no-op. */
 void ag_arena_free(struct ag_arena *a);
 
 /** Runs the cleanups and forgets all allocations, keeping the first block for reuse. */

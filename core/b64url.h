@@ -26,7 +26,8 @@ char *ag_b64url_encode_arena(struct ag_arena *a, const uint8_t *in, size_t n);
 enum ag_rc ag_b64url_decode(const char *in, size_t n, uint8_t *out, size_t outcap, size_t *outlen,
                             struct ag_err *err) AG_WUR;
 
-/** Decodes into arena memory; the result is NUL-terminated for convenience (not counted in outlen). */
+/** Decodes into arena memory; the result is NUL-terminated for convenience (not counted in outlen).
+ */
 enum ag_rc ag_b64url_decode_arena(struct ag_arena *a, const char *in, size_t n, uint8_t **out,
                                   size_t *outlen, struct ag_err *err) AG_WUR;
 

@@ -172,12 +172,24 @@ enum ag_rc ag_buf_append_html(struct ag_buf *b, const char *s)
     enum ag_rc rc = AG_OK;
     for (; rc == AG_OK && *s; s++) {
         switch (*s) {
-        case '&': rc = ag_buf_puts(b, "&amp;"); break;
-        case '<': rc = ag_buf_puts(b, "&lt;"); break;
-        case '>': rc = ag_buf_puts(b, "&gt;"); break;
-        case '"': rc = ag_buf_puts(b, "&quot;"); break;
-        case '\'': rc = ag_buf_puts(b, "&#39;"); break;
-        default: rc = ag_buf_append(b, s, 1); break;
+        case '&':
+            rc = ag_buf_puts(b, "&amp;");
+            break;
+        case '<':
+            rc = ag_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            rc = ag_buf_puts(b, "&gt;");
+            break;
+        case '"':
+            rc = ag_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            rc = ag_buf_puts(b, "&#39;");
+            break;
+        default:
+            rc = ag_buf_append(b, s, 1);
+            break;
         }
     }
     return rc;

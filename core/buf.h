@@ -12,7 +12,8 @@ struct ag_buf {
     char *data; /* always NUL-terminated when non-NULL */
     size_t len;
     size_t cap;
-    size_t max; /* appends that would exceed max fail with AG_ENOMEM and leave the buffer as it was */
+    size_t
+        max; /* appends that would exceed max fail with AG_ENOMEM and leave the buffer as it was */
 };
 
 /** Starts an empty buffer that may hold at most max bytes (0 means 64 MiB). No allocation yet. */

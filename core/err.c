@@ -57,17 +57,28 @@ void ag_err_clear(struct ag_err *err)
 const char *ag_rc_name(enum ag_rc rc)
 {
     switch (rc) {
-    case AG_OK: return "ok";
-    case AG_EINVAL: return "invalid";
-    case AG_EPARSE: return "parse";
-    case AG_ECRYPTO: return "crypto";
-    case AG_EEXPIRED: return "expired";
-    case AG_EDENIED: return "denied";
-    case AG_EUPSTREAM: return "upstream";
-    case AG_ECONF: return "config";
-    case AG_ENOMEM: return "exhausted";
-    case AG_EIO: return "io";
-    case AG_ETIMEOUT: return "timeout";
+    case AG_OK:
+        return "ok";
+    case AG_EINVAL:
+        return "invalid";
+    case AG_EPARSE:
+        return "parse";
+    case AG_ECRYPTO:
+        return "crypto";
+    case AG_EEXPIRED:
+        return "expired";
+    case AG_EDENIED:
+        return "denied";
+    case AG_EUPSTREAM:
+        return "upstream";
+    case AG_ECONF:
+        return "config";
+    case AG_ENOMEM:
+        return "exhausted";
+    case AG_EIO:
+        return "io";
+    case AG_ETIMEOUT:
+        return "timeout";
     }
     return "unknown";
 }

@@ -28,11 +28,13 @@ struct ag_err {
     char msg[256];
 };
 
-/** Fills err (may be NULL) with rc and a formatted message; returns rc so callers can `return ag_err_set(...)`. */
+/** Fills err (may be NULL) with rc and a formatted message; returns rc so callers can `return
+ * ag_err_set(...)`. */
 enum ag_rc ag_err_set(struct ag_err *err, enum ag_rc rc, const char *fmt, ...) AG_PRINTF(3, 4);
 
 /** Like ag_err_set, with a va_list. */
-enum ag_rc ag_err_setv(struct ag_err *err, enum ag_rc rc, const char *fmt, va_list ap) AG_PRINTF(3, 0);
+enum ag_rc ag_err_setv(struct ag_err *err, enum ag_rc rc, const char *fmt, va_list ap)
+    AG_PRINTF(3, 0);
 
 /** Prepends "prefix: " to the message already in err (for adding context on the way up). */
 void ag_err_prefix(struct ag_err *err, const char *fmt, ...) AG_PRINTF(2, 3);

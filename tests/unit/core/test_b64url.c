@@ -10,7 +10,7 @@ struct ag_b64_case {
 
 /* RFC 4648 test vectors, url alphabet, no padding. */
 static const struct ag_b64_case ag_b64_cases[] = {
-    {"", ""},          {"f", "Zg"},          {"fo", "Zm8"},           {"foo", "Zm9v"},
+    {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
     {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"},
 };
 

@@ -36,7 +36,8 @@ Test(log, json_line_is_valid_json_with_fields)
     int fd = fileno(f);
     ag_log_setup(AG_LOG_INFO, AG_LOG_JSON, fd);
     struct ag_log_ctx ctx = {.request_id = "r-1", .user = "al\"ice\n"};
-    struct ag_log_field fields[] = {AG_LF_STR("upstream", "10.0.0.1:8080"), AG_LF_NUM("status", 200)};
+    struct ag_log_field fields[] = {AG_LF_STR("upstream", "10.0.0.1:8080"),
+                                    AG_LF_NUM("status", 200)};
     ag_log_fields(AG_LOG_INFO, &ctx, fields, 2, "request %s", "done");
     char *line = ag_test_capture(fd);
     cr_assert_eq(strchr(line, '\n'), line + strlen(line) - 1, "exactly one line");
