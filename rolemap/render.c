@@ -1,0 +1,218 @@
+/* JSON and human renderings of an identity. */
+#include "rolemap/render.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/arena.h"
+
+static void ag_render_decref(void *p)
+{
+    json_decref(p);
+}
+
+static json_t *ag_render_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *ag_render_list(const struct ag_strlist *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(arr, json_string(l->items[i]));
+    return arr;
+}
+
+static const char *ag_render_step_name(enum ag_rolemap_step_kind k)
+{
+    switch (k) {
+    case AG_ROLEMAP_STEP_USER:
+        return "user";
+    case AG_ROLEMAP_STEP_PATH:
+        return "path";
+    case AG_ROLEMAP_STEP_RULE:
+        return "rule";
+    case AG_ROLEMAP_STEP_NO_RULE:
+        return "no_rule";
+    case AG_ROLEMAP_STEP_UNMAPPED:
+        return "unmapped";
+    case AG_ROLEMAP_STEP_DENY:
+        return "deny";
+    }
+    return "unknown";
+}
+
+static json_t *ag_render_step(const struct ag_rolemap_step *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "step", json_string(ag_render_step_name(s->kind)));
+    switch (s->kind) {
+    case AG_ROLEMAP_STEP_PATH:
+        json_object_set_new(o, "path", json_string(s->path));
+        json_object_set_new(o, "found", json_boolean(s->found));
+        json_object_set_new(o, "values", ag_render_list(&s->values));
+        break;
+    case AG_ROLEMAP_STEP_RULE:
+        json_object_set_new(o, "idp_role", json_string(s->idp_role));
+        json_object_set_new(o, "airflow_roles", ag_render_list(&s->airflow_roles));
+        break;
+    case AG_ROLEMAP_STEP_NO_RULE:
+        json_object_set_new(o, "idp_role", json_string(s->idp_role));
+        break;
+    case AG_ROLEMAP_STEP_UNMAPPED:
+        json_object_set_new(o, "airflow_roles", ag_render_list(&s->airflow_roles));
+        break;
+    case AG_ROLEMAP_STEP_USER:
+    case AG_ROLEMAP_STEP_DENY:
+        break;
+    }
+    json_object_set_new(o, "text", json_string(s->text));
+    return o;
+}
+
+json_t *ag_rolemap_identity_to_json(struct ag_arena *a, const struct ag_identity *id,
+                                    unsigned flags)
+{
+    json_t *o = json_object();
+    ag_arena_cleanup_add(a, ag_render_decref, o);
+    json_t *user = json_object();
+    json_object_set_new(user, "username", ag_render_str(id->username));
+    json_object_set_new(user, "username_claim", ag_render_str(id->username_claim));
+    json_object_set_new(user, "subject", ag_render_str(id->subject));
+    json_object_set_new(user, "email", ag_render_str(id->email));
+    json_object_set_new(user, "first_name", ag_render_str(id->first_name));
+    json_object_set_new(user, "last_name", ag_render_str(id->last_name));
+    json_object_set_new(o, "user", user);
+    json_object_set_new(o, "idp_roles", ag_render_list(&id->idp_roles));
+    json_object_set_new(o, "airflow_roles", ag_render_list(&id->airflow_roles));
+    json_object_set_new(o, "allowed", json_boolean(id->allowed));
+    json_object_set_new(o, "decision", json_string(id->allowed ? "allow" : "deny"));
+    json_object_set_new(o, "deny_reason", ag_render_str(id->deny_reason));
+    if (flags & AG_ROLEMAP_JSON_EXPLAIN) {
+        json_t *ex = json_array();
+        for (size_t i = 0; i < id->n_explain; i++)
+            json_array_append_new(ex, ag_render_step(&id->explain[i]));
+        json_object_set_new(o, "explain", ex);
+    }
+    return o;
+}
+
+/* Decodes the UTF-8 sequence at s (jansson strings are valid UTF-8); returns its length. */
+static size_t ag_render_utf8(const unsigned char *s, unsigned *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if ((s[0] & 0xe0) == 0xc0 && s[1]) {
+        *cp = ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu);
+        return 2;
+    }
+    if ((s[0] & 0xf0) == 0xe0 && s[1] && s[2]) {
+        *cp = ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
+        return 3;
+    }
+    if ((s[0] & 0xf8) == 0xf0 && s[1] && s[2] && s[3]) {
+        *cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) |
+              (s[3] & 0x3fu);
+        return 4;
+    }
+    *cp = 0xfffd; /* not UTF-8: show one replacement and move on */
+    return 1;
+}
+
+static int ag_render_invisible(unsigned cp)
+{
+    return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff || cp < 0x20 || cp == 0x7f ||
+           (cp >= 0x80 && cp <= 0x9f) || cp == 0xfffd;
+}
+
+enum ag_rc ag_rolemap_append_display(struct ag_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned cp;
+        size_t n = ag_render_utf8(p, &cp);
+        enum ag_rc rc =
+            ag_render_invisible(cp) ? ag_buf_printf(b, "\\u{%04X}", cp) : ag_buf_append(b, p, n);
+        if (rc != AG_OK)
+            return rc;
+        p += n;
+    }
+    return AG_OK;
+}
+
+#define AG_LABEL_FMT "%-15s"
+
+static enum ag_rc ag_render_line(struct ag_buf *b, const char *label, const char *value,
+                                 const char *suffix)
+{
+    enum ag_rc rc = ag_buf_printf(b, AG_LABEL_FMT, label);
+    if (rc == AG_OK)
+        rc = ag_rolemap_append_display(b, value ? value : "(none)");
+    if (rc == AG_OK && suffix)
+        rc = ag_buf_puts(b, suffix);
+    if (rc == AG_OK)
+        rc = ag_buf_puts(b, "\n");
+    return rc;
+}
+
+static enum ag_rc ag_render_list_line(struct ag_buf *b, const char *label,
+                                      const struct ag_strlist *l)
+{
+    enum ag_rc rc = ag_buf_printf(b, AG_LABEL_FMT, label);
+    if (rc == AG_OK && l->n == 0)
+        rc = ag_buf_puts(b, "(none)");
+    for (size_t i = 0; rc == AG_OK && i < l->n; i++) {
+        if (i)
+            rc = ag_buf_puts(b, ", ");
+        if (rc == AG_OK)
+            rc = ag_rolemap_append_display(b, l->items[i]);
+    }
+    if (rc == AG_OK)
+        rc = ag_buf_puts(b, "\n");
+    return rc;
+}
+
+enum ag_rc ag_rolemap_identity_format_human(struct ag_buf *b, const struct ag_identity *id)
+{
+    char suffix[64];
+    snprintf(suffix, sizeof(suffix), " (from %s)", id->username_claim);
+    enum ag_rc rc = ag_render_line(b, "User:", id->username, suffix);
+    if (rc == AG_OK && id->subject && strcmp(id->username_claim, "sub") != 0)
+        rc = ag_render_line(b, "Subject:", id->subject, NULL);
+    if (rc == AG_OK)
+        rc = ag_render_line(b, "Email:", id->email, NULL);
+    if (rc == AG_OK && (id->first_name || id->last_name)) {
+        rc = ag_buf_printf(b, AG_LABEL_FMT, "Name:");
+        if (rc == AG_OK && id->first_name)
+            rc = ag_rolemap_append_display(b, id->first_name);
+        if (rc == AG_OK && id->first_name && id->last_name)
+            rc = ag_buf_puts(b, " ");
+        if (rc == AG_OK && id->last_name)
+            rc = ag_rolemap_append_display(b, id->last_name);
+        if (rc == AG_OK)
+            rc = ag_buf_puts(b, "\n");
+    }
+    if (rc == AG_OK)
+        rc = ag_render_list_line(b, "IdP roles:", &id->idp_roles);
+    if (rc == AG_OK)
+        rc = ag_render_list_line(b, "Airflow roles:", &id->airflow_roles);
+    if (rc == AG_OK)
+        rc = id->allowed ? ag_render_line(b, "Decision:", "ALLOW", NULL)
+                         : ag_render_line(b, "Decision:", "DENY", NULL);
+    if (rc == AG_OK && !id->allowed)
+        rc = ag_render_line(b, "Reason:", id->deny_reason, NULL);
+    if (rc == AG_OK)
+        rc = ag_buf_puts(b, "Why:\n");
+    for (size_t i = 0; rc == AG_OK && i < id->n_explain; i++) {
+        rc = ag_buf_puts(b, "  - ");
+        if (rc == AG_OK)
+            rc = ag_rolemap_append_display(b, id->explain[i].text);
+        if (rc == AG_OK)
+            rc = ag_buf_puts(b, "\n");
+    }
+    return rc;
+}
