@@ -247,9 +247,14 @@ export function createProvider(opts) {
     }
   });
 
-  provider.on('grant.success', (ctx) => stats.event(`grant_${ctx.oidc.params.grant_type}`));
+  // Counter names come from a fixed set, whatever clients send.
+  const grantName = (ctx) => {
+    const g = ctx.oidc?.params?.grant_type;
+    return g === 'authorization_code' || g === 'refresh_token' ? g : 'other';
+  };
+  provider.on('grant.success', (ctx) => stats.event(`grant_${grantName(ctx)}`));
   provider.on('grant.error', (ctx, err) => {
-    stats.event(`grant_error_${ctx.oidc?.params?.grant_type || 'unknown'}`);
+    stats.event(`grant_error_${grantName(ctx)}`);
     if (err && err.error_detail === 'refresh token already used') stats.event('refresh_token_reuse');
     log(`token error: ${err.error || err.message}: ${err.error_description || ''} (${err.error_detail || ''})`, true);
   });
