@@ -332,8 +332,8 @@ static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_pat
                           p->text, ag_rolemap_json_type_name(v));
     if (n > AG_ROLEMAP_MAX_ROLES - ap->n_values)
         return ag_err_set(err, AG_EINVAL,
-                          "too many roles: claim path '%s' holds %zu values, more than the %d "
-                          "allowed across all roles.claims paths",
+                          "too many roles: claim path '%s' brings the total to %zu values "
+                          "(limit %d across all roles.claims paths)",
                           p->text, n + ap->n_values, AG_ROLEMAP_MAX_ROLES);
     ap->n_values += n;
     s->found = true;
