@@ -96,6 +96,24 @@ enum ag_rc ag_jwks_parse(const char *json, size_t len, struct ag_keyset **out, s
         abort();
     atomic_init(&ks->refs, 1);
     SHA256((const unsigned char *)json, len, ks->digest);
+    /* Two signing keys with one kid make the choice ambiguous, even when one of them is unusable
+     * (RFC 7517 4.5 only tolerates it for keys of different purpose). */
+    for (size_t i = 0; i < total; i++) {
+        const json_t *ki = json_array_get(keys, i);
+        const char *kid = json_string_value(json_object_get(ki, "kid"));
+        const char *use = json_string_value(json_object_get(ki, "use"));
+        if (!kid || (use && strcmp(use, "sig") != 0))
+            continue;
+        for (size_t j = i + 1; j < total; j++) {
+            const json_t *kj = json_array_get(keys, j);
+            const char *kid2 = json_string_value(json_object_get(kj, "kid"));
+            const char *use2 = json_string_value(json_object_get(kj, "use"));
+            if (kid2 && strcmp(kid, kid2) == 0 && (!use2 || strcmp(use2, "sig") == 0)) {
+                rc = ag_err_set(err, AG_EINVAL, "key set has two signing keys with kid=%.64s", kid);
+                goto out;
+            }
+        }
+    }
     bool sym = false, asym = false;
     for (size_t i = 0; i < total; i++) {
         struct ag_err kerr;
