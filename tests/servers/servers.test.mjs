@@ -258,6 +258,47 @@ describe('idp.mjs (Keycloak-shaped OpenID provider)', () => {
     assert.equal(after.body.error, 'invalid_grant');
   });
 
+  test('revocation kills a refresh token', async () => {
+    const { tokens } = await codeFlow(idp, { username: 'op' });
+    const res = await fetch(`${idp.info.issuer}/protocol/openid-connect/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`airflow:${idp.info.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ token: tokens.refresh_token, token_type_hint: 'refresh_token' }),
+    });
+    assert.equal(res.status, 200);
+    const r = await tokenRequest(idp, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
+    assert.equal(r.body.error, 'invalid_grant');
+    assert.equal((await stats(idp)).requests.revoke, 1);
+  });
+
+  test('bad input gets clear errors, never a crash', async () => {
+    const tokenUrl = `${idp.info.issuer}/protocol/openid-connect/token`;
+    const big = await fetch(tokenUrl, { method: 'POST', body: 'a'.repeat(100 * 1024) });
+    assert.equal(big.status, 413);
+    const json = await getJson(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(json.status, 400);
+    assert.equal(json.body.error, 'invalid_request');
+    const badAuth = await getJson(tokenUrl, {
+      method: 'POST', headers: { authorization: 'Basic !!!' }, body: new URLSearchParams({ grant_type: 'authorization_code' }),
+    });
+    assert.equal(badAuth.body.error, 'invalid_request');
+    const grant = await tokenRequest(idp, { grant_type: 'password', username: 'admin', password: 'admin' });
+    assert.equal(grant.body.error, 'unsupported_grant_type');
+    const noCookie = await fetch(`${idp.info.issuer}/login-actions/authenticate/abc`, {
+      method: 'POST', body: new URLSearchParams({ username: 'admin', password: 'admin' }),
+    });
+    assert.equal(noCookie.status, 400);
+    assert.match(await noCookie.text(), /timed out/);
+    const noToken = await fetch(`${idp.info.issuer}/protocol/openid-connect/userinfo`);
+    assert.equal(noToken.status, 401);
+    const badRedirect = await fetch(authUrl(idp, { challenge: pkcePair().challenge, state: 's', nonce: 'n' })
+      .replace(encodeURIComponent(REDIRECT), encodeURIComponent('https://evil.example/cb')), { redirect: 'manual' });
+    assert.equal(badRedirect.status, 400, 'unregistered redirect_uri is never redirected to');
+    assert.equal((await fetch(`${idp.url}/_test/token`, { method: 'POST', body: 'x'.repeat(70000) })).status, 413);
+    assert.equal((await fetch(`${idp.url}/nowhere`)).status, 404);
+    assert.equal((await fetch(`${idp.info.issuer}/.well-known/openid-configuration`)).status, 200, 'still serving');
+  });
+
   test('concurrent uses of one refresh token: exactly one succeeds', async () => {
     const { tokens } = await codeFlow(idp, { username: 'op' });
     const results = await Promise.all(Array.from({ length: 6 }, () => tokenRequest(idp, {
@@ -443,6 +484,16 @@ describe('upstream.mjs (stand-in Airflow webserver)', () => {
     assert.deepEqual(info.headers.find(([k]) => k === 'X-MiXeD-Case'), ['X-MiXeD-Case', 'Value']);
     assert.equal(info.body_bytes, 0);
     assert.equal(info.body_sha256, crypto.createHash('sha256').digest('hex'));
+  });
+
+  test('malformed requests get 400/431, the server keeps serving', async () => {
+    const bad = await rawRequest(up.info.port, 'NOT HTTP AT ALL\r\n\r\n');
+    assert.match(bad, /^HTTP\/1\.1 400 /);
+    const huge = await rawRequest(up.info.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70000)}\r\n\r\n`);
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    const fine = await rawRequest(up.info.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(30000)}\r\nConnection: close\r\n\r\n`);
+    assert.match(fine, /^HTTP\/1\.1 200 /, '30 KB headers are accepted (max-header-size 64 KiB)');
+    assert.equal((await fetch(`${up.url}/health`)).status, 200);
   });
 
   test('echo hashes a streamed request body', async () => {
