@@ -56,8 +56,10 @@ static void ag_page_finish(struct ag_arena *a, struct ag_http_response *resp, st
                            int status)
 {
     ag_page_put(b, "</main></body></html>\n");
+    /* Copy the NUL too, so the body is also a C string (body_len excludes it). */
     ag_http_response_set(a, resp, status, "text/html; charset=utf-8", b->data ? b->data : "",
-                         b->len);
+                         b->data ? b->len + 1 : 1);
+    resp->body_len = b->data ? b->len : 0;
     ag_page_common_headers(a, resp);
     ag_buf_release(b, 0);
 }
@@ -206,7 +208,8 @@ void ag_page_json_error(struct ag_arena *a, struct ag_http_response *resp, int s
         rc = ag_buf_puts(&b, "}\n");
     if (rc != AG_OK)
         abort(); /* cannot happen within AG_PAGE_MAX for our short fields */
-    ag_http_response_set(a, resp, status, "application/json", b.data, b.len);
+    ag_http_response_set(a, resp, status, "application/json", b.data, b.len + 1);
+    resp->body_len = b.len;
     ag_buf_release(&b, 0);
     ag_http_response_add_header(a, resp, "Cache-Control", "no-store");
     ag_http_response_add_header(a, resp, "X-Content-Type-Options", "nosniff");

@@ -2,7 +2,8 @@
  * style, no external assets, every dynamic value HTML-escaped) for browser navigations, and JSON
  * for XHR/API callers so Airflow's UI never receives a login page in an API response.
  * Every response gets Cache-Control: no-store, a restrictive Content-Security-Policy,
- * X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer. */
+ * X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer. Bodies are NUL-terminated
+ * (body_len excludes the NUL). */
 #ifndef AG_AUTH_PAGES_H
 #define AG_AUTH_PAGES_H
 
