@@ -401,8 +401,9 @@ describe('idp.mjs (Keycloak-shaped OpenID provider)', () => {
 });
 
 describe('idp.mjs options', () => {
-  test('test API is off without --test-api; ES256 keys with --alg', async () => {
-    const idp = await startIdp(['--alg', 'ES256', '--realm', 'other', '--client-id', 'af']);
+  test('test API off without --test-api; --alg ES256, TTLs, exact --redirect-uri', async () => {
+    const idp = await startIdp(['--alg', 'ES256', '--realm', 'other', '--client-id', 'af', '--access-ttl', '60',
+      '--id-ttl', '120', '--refresh-ttl', '90', '--redirect-uri', REDIRECT]);
     try {
       assert.match(idp.info.issuer, /\/realms\/other$/);
       assert.equal((await fetch(`${idp.url}/_test/stats`)).status, 404);
@@ -413,7 +414,14 @@ describe('idp.mjs options', () => {
       const at = verifyJwt(tokens.access_token, jwks);
       assert.equal(at.header.alg, 'ES256');
       assert.deepEqual(at.payload.resource_access.af.roles, ['airflow_admin']);
-      assert.equal(verifyJwt(tokens.id_token, jwks).payload.aud, 'af');
+      const id = verifyJwt(tokens.id_token, jwks).payload;
+      assert.equal(id.aud, 'af');
+      assert.equal(at.payload.exp - at.payload.iat, 60);
+      assert.equal(id.exp - id.iat, 120);
+      assert.deepEqual([tokens.expires_in, tokens.refresh_expires_in], [60, 90]);
+      const other = authUrl(idp, { challenge: pkcePair().challenge, state: 's', nonce: 'n' })
+        .replace(encodeURIComponent(REDIRECT), encodeURIComponent('http://127.0.0.1:4181/oauth2/callback'));
+      assert.equal((await fetch(other, { redirect: 'manual' })).status, 400, 'only the listed redirect URI');
     } finally {
       await idp.stop();
     }
