@@ -97,17 +97,11 @@ enum ag_rc ag_jws_parse(struct ag_arena *a, const char *token, size_t len, size_
     size_t sl = len - (size_t)(d2 + 1 - token);
     if (hl == 0)
         return ag_err_set(err, AG_EPARSE, "token header is empty");
-    if (sl == 0)
-        return ag_err_set(err, AG_EPARSE, "token signature is empty");
     struct ag_err e;
     uint8_t *hdr, *payload, *sig;
     size_t hdr_len, payload_len, sig_len;
     if (ag_b64url_decode_arena(a, token, hl, &hdr, &hdr_len, &e) != AG_OK)
         return ag_err_set(err, AG_EPARSE, "token header: %s", e.msg);
-    if (ag_b64url_decode_arena(a, d1 + 1, pl, &payload, &payload_len, &e) != AG_OK)
-        return ag_err_set(err, AG_EPARSE, "token payload: %s", e.msg);
-    if (ag_b64url_decode_arena(a, d2 + 1, sl, &sig, &sig_len, &e) != AG_OK)
-        return ag_err_set(err, AG_EPARSE, "token signature: %s", e.msg);
     json_error_t jerr;
     json_t *h = json_loadb((const char *)hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!h)
@@ -130,6 +124,12 @@ enum ag_rc ag_jws_parse(struct ag_arena *a, const char *token, size_t len, size_
     enum ag_rc rc = ag_jws_check_header(h, err);
     if (rc != AG_OK)
         return rc;
+    if (sl == 0)
+        return ag_err_set(err, AG_EPARSE, "token signature is empty");
+    if (ag_b64url_decode_arena(a, d1 + 1, pl, &payload, &payload_len, &e) != AG_OK)
+        return ag_err_set(err, AG_EPARSE, "token payload: %s", e.msg);
+    if (ag_b64url_decode_arena(a, d2 + 1, sl, &sig, &sig_len, &e) != AG_OK)
+        return ag_err_set(err, AG_EPARSE, "token signature: %s", e.msg);
     /* jwk, jku, x5u, x5c, x5t: deliberately never looked at. Keys come only from the set. */
     struct ag_jws *j = ag_arena_calloc(a, 1, sizeof(*j));
     j->alg = alg;
