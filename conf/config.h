@@ -3,6 +3,7 @@
 #ifndef AG_CONF_CONFIG_H
 #define AG_CONF_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include "core/err.h"
 
 struct ag_arena;
+struct ag_conf_origin;
 
 struct ag_strlist {
     size_t n;
@@ -131,7 +133,8 @@ struct ag_config {
 
     /* private */
     struct ag_arena *arena;
-    int refs;
+    atomic_int refs;
+    struct ag_conf_origin *origins; /* where each option came from, indexed like the option table */
 };
 
 /** Reads, overlays the environment (envp, NULL-terminated "K=V" strings), validates and returns

@@ -1,0 +1,418 @@
+#include "conf/convert.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf/convert_list.h"
+#include "conf/options.h"
+#include "core/arena.h"
+
+#define AG_CONF_MAX_STRING 4096
+
+static void *ag_field(struct ag_conf_ctx *ctx, size_t off)
+{
+    return (char *)ctx->cfg + off;
+}
+
+int ag_conf_role_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || !isalpha((unsigned char)s[0]) || s[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != ' ' && c != '_' && c != '.' && c != '-')
+            return 0;
+    }
+    return 1;
+}
+
+int ag_conf_url_parse(const char *s, struct ag_conf_url *u, char *why, size_t whylen)
+{
+    memset(u, 0, sizeof(*u));
+    u->port = -1;
+    u->path = "";
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            snprintf(why, whylen, "must not contain spaces or control characters");
+            return -1;
+        }
+    }
+    const char *rest;
+    if (strncasecmp(s, "https://", 8) == 0) {
+        u->https = 1;
+        rest = s + 8;
+    } else if (strncasecmp(s, "http://", 7) == 0) {
+        rest = s + 7;
+    } else {
+        snprintf(why, whylen, "must start with http:// or https://");
+        return -1;
+    }
+    if (strchr(rest, '#')) {
+        snprintf(why, whylen, "must not have a #fragment");
+        return -1;
+    }
+    if (strchr(rest, '?')) {
+        snprintf(why, whylen, "must not have a ?query");
+        return -1;
+    }
+    size_t alen = strcspn(rest, "/");
+    u->path = rest + alen;
+    if (memchr(rest, '@', alen)) {
+        snprintf(why, whylen, "must not contain user:password@");
+        return -1;
+    }
+    if (alen == 0) {
+        snprintf(why, whylen, "has no host");
+        return -1;
+    }
+    const char *host = rest, *hend, *port = NULL;
+    if (rest[0] == '[') {
+        const char *rb = memchr(rest, ']', alen);
+        if (!rb) {
+            snprintf(why, whylen, "has an unterminated [IPv6] host");
+            return -1;
+        }
+        host = rest + 1;
+        hend = rb;
+        if (rb + 1 < rest + alen) {
+            if (rb[1] != ':') {
+                snprintf(why, whylen, "has junk after the [IPv6] host");
+                return -1;
+            }
+            port = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(rest, ':', alen);
+        hend = colon ? colon : rest + alen;
+        port = colon ? colon + 1 : NULL;
+    }
+    size_t hlen = (size_t)(hend - host);
+    if (hlen == 0 || hlen >= sizeof(u->host)) {
+        snprintf(why, whylen, hlen ? "has a host name that is too long" : "has no host");
+        return -1;
+    }
+    memcpy(u->host, host, hlen);
+    u->host[hlen] = '\0';
+    if (rest[0] == '[') {
+        unsigned char a6[16];
+        if (inet_pton(AF_INET6, u->host, a6) != 1) {
+            snprintf(why, whylen, "has a bad IPv6 address");
+            return -1;
+        }
+    } else {
+        for (size_t i = 0; i < hlen; i++) {
+            unsigned char c = (unsigned char)u->host[i];
+            if (!isalnum(c) && c != '-' && c != '.' && c != '_') {
+                snprintf(why, whylen, "has a bad host name");
+                return -1;
+            }
+        }
+    }
+    if (port) {
+        const char *pend = rest + alen;
+        long v = 0;
+        if (port == pend || pend - port > 5) {
+            snprintf(why, whylen, "has a bad port");
+            return -1;
+        }
+        for (const char *p = port; p < pend; p++) {
+            if (!isdigit((unsigned char)*p)) {
+                snprintf(why, whylen, "has a bad port");
+                return -1;
+            }
+            v = v * 10 + (*p - '0');
+        }
+        if (v < 1 || v > 65535) {
+            snprintf(why, whylen, "has a port outside 1..65535");
+            return -1;
+        }
+        u->port = v;
+    }
+    return 0;
+}
+
+const char *ag_conf_need_scalar(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
+                                const char *key, const char *what)
+{
+    if (n->kind == AG_YNODE_SCALAR)
+        return n->str;
+    ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, n), key, "expected %s, got %s", what,
+                  ag_conf_kind_name(n));
+    return NULL;
+}
+
+int ag_conf_check_text(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
+                       const char *key)
+{
+    struct ag_conf_loc loc = ag_conf_loc_of(ctx, idx, n);
+    if (n->len == 0) {
+        ag_conf_error(ctx, loc, key, "must not be empty (leave the key out to use the default)");
+        return -1;
+    }
+    if (n->len > AG_CONF_MAX_STRING) {
+        ag_conf_error(ctx, loc, key, "is longer than %d bytes", AG_CONF_MAX_STRING);
+        return -1;
+    }
+    for (size_t i = 0; i < n->len; i++) {
+        unsigned char c = (unsigned char)n->str[i];
+        if (c < 0x20 || c == 0x7f) {
+            ag_conf_error(ctx, loc, key, "must not contain control characters");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void ag_conv_string(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)
+{
+    const struct ag_conf_opt *o = &ag_conf_opts[idx];
+    const char *s = ag_conf_need_scalar(ctx, idx, n, o->path, "a string");
+    if (!s || ag_conf_check_text(ctx, idx, n, o->path) != 0)
+        return;
+    char *v =
+        o->type == AG_OPT_PATH ? ag_conf_resolve_path(ctx, s) : ag_arena_strdup(ctx->cfg->arena, s);
+    memcpy(ag_field(ctx, o->off), &v, sizeof(v));
+}
+
+static void ag_conv_url(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)
+{
+    const struct ag_conf_opt *o = &ag_conf_opts[idx];
+    const char *s = ag_conf_need_scalar(ctx, idx, n, o->path, "a URL");
+    if (!s || ag_conf_check_text(ctx, idx, n, o->path) != 0)
+        return;
+    struct ag_conf_url u;
+    char why[96], q[96];
+    if (ag_conf_url_parse(s, &u, why, sizeof(why)) != 0) {
+        ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, n), o->path, "%s is not a valid URL: %s",
+                      ag_conf_quote(s, n->len, q, sizeof(q)), why);
+        return;
+    }
+    char *v = ag_arena_strdup(ctx->cfg->arena, s);
+    if (o->flags & AG_OPTF_NO_SLASH) {
+        size_t len = strlen(v), min = (size_t)(u.path - s);
+        while (len > min && v[len - 1] == '/')
+            v[--len] = '\0';
+    }
+    memcpy(ag_field(ctx, o->off), &v, sizeof(v));
+}
+
+static void ag_conv_int(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)
+{
+    const struct ag_conf_opt *o = &ag_conf_opts[idx];
+    const char *s = ag_conf_need_scalar(ctx, idx, n, o->path, "an integer");
+    if (!s)
+        return;
+    char q[96];
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (n->len == 0 || end != s + n->len || isspace((unsigned char)s[0])) {
+        ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, n), o->path, "expected an integer, got %s",
+                      ag_conf_quote(s, n->len, q, sizeof(q)));
+        return;
+    }
+    if (errno == ERANGE || v < o->min || v > o->max) {
+        ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, n), o->path,
+                      "must be between %ld and %ld, got %s", o->min, o->max, s);
+        return;
+    }
+    memcpy(ag_field(ctx, o->off), &v, sizeof(v));
+}
+
+static void ag_conv_enum(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)
+{
+    const struct ag_conf_opt *o = &ag_conf_opts[idx];
+    const char *s = ag_conf_need_scalar(ctx, idx, n, o->path, "a single word");
+    if (!s)
+        return;
+    for (int i = 0; o->choices[i]; i++) {
+        if (strcmp(o->choices[i], s) == 0) {
+            if (o->size == sizeof(int)) {
+                memcpy(ag_field(ctx, o->off), &i, sizeof(i));
+            } else {
+                bool b = i == 0;
+                memcpy(ag_field(ctx, o->off), &b, sizeof(b));
+            }
+            return;
+        }
+    }
+    char list[160] = "", q[96];
+    size_t used = 0;
+    for (int i = 0; o->choices[i] && used < sizeof(list); i++) {
+        int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", o->choices[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    const char *sug = ag_conf_suggest_word(s, o->choices);
+    ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, n), o->path, "must be one of %s; got %s%s%s%s",
+                  list, ag_conf_quote(s, n->len, q, sizeof(q)), sug ? " (did you mean " : "",
+                  sug ? sug : "", sug ? "?)" : "");
+}
+
+static void ag_conv_listen(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)
+{
+    const struct ag_conf_opt *o = &ag_conf_opts[idx];
+    const char *s = ag_conf_need_scalar(ctx, idx, n, o->path, "host:port");
+    if (!s)
+        return;
+    struct ag_conf_loc loc = ag_conf_loc_of(ctx, idx, n);
+    char q[96], host[64];
+    const char *port;
+    ag_conf_quote(s, n->len, q, sizeof(q));
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        size_t hl = rb ? (size_t)(rb - s - 1) : 0;
+        if (!rb || rb[1] != ':' || hl == 0 || hl >= sizeof(host)) {
+            ag_conf_error(ctx, loc, o->path, "%s is not host:port or [v6]:port", q);
+            return;
+        }
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+        port = rb + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        size_t hl = colon ? (size_t)(colon - s) : 0;
+        if (!colon || hl >= sizeof(host) || memchr(s, ':', hl)) {
+            ag_conf_error(ctx, loc, o->path,
+                          "%s is not host:port or [v6]:port (IPv6 needs brackets)", q);
+            return;
+        }
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+        if (hl == 0)
+            memcpy(host, "0.0.0.0", sizeof("0.0.0.0"));
+        port = colon + 1;
+    }
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1) {
+        ag_conf_error(ctx, loc, o->path,
+                      "%s: the host must be an IP address (0.0.0.0, 127.0.0.1, [::], ...)", q);
+        return;
+    }
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(port, &end, 10);
+    if (!isdigit((unsigned char)port[0]) || *end != '\0' || errno == ERANGE || p > 65535) {
+        ag_conf_error(ctx, loc, o->path, "%s: the port must be a number from 0 to 65535", q);
+        return;
+    }
+    ctx->cfg->listen = ag_arena_strdup(ctx->cfg->arena, s);
+    ctx->cfg->listen_host = ag_arena_strdup(ctx->cfg->arena, host);
+    ctx->cfg->listen_port = (uint16_t)p;
+}
+
+static void ag_conv_one(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)
+{
+    switch (ag_conf_opts[idx].type) {
+    case AG_OPT_STRING:
+    case AG_OPT_PATH:
+        ag_conv_string(ctx, idx, n);
+        break;
+    case AG_OPT_URL:
+        ag_conv_url(ctx, idx, n);
+        break;
+    case AG_OPT_INT:
+        ag_conv_int(ctx, idx, n);
+        break;
+    case AG_OPT_ENUM:
+        ag_conv_enum(ctx, idx, n);
+        break;
+    case AG_OPT_LISTEN:
+        ag_conv_listen(ctx, idx, n);
+        break;
+    case AG_OPT_STRLIST:
+    case AG_OPT_URLLIST:
+        ag_conf_conv_strlist(ctx, idx, n);
+        break;
+    case AG_OPT_SECRET:
+        ag_conf_conv_secret(ctx, idx, n);
+        break;
+    case AG_OPT_SECRETLIST:
+        ag_conf_conv_secretlist(ctx, idx, n);
+        break;
+    case AG_OPT_CIDRLIST:
+        ag_conf_conv_cidrlist(ctx, idx, n);
+        break;
+    case AG_OPT_ROLEMAP:
+        ag_conf_conv_rolemap(ctx, idx, n);
+        break;
+    }
+}
+
+/* The default as a node: "${key}" is replaced by that (earlier) key's string value; list types
+ * split on commas. NULL when there is no default or what it refers to is unset. */
+static const struct ag_ynode *ag_default_node(struct ag_conf_ctx *ctx, size_t idx)
+{
+    const struct ag_conf_opt *o = &ag_conf_opts[idx];
+    if (!o->def)
+        return NULL;
+    const char *def = o->def;
+    const char *ref = strstr(def, "${");
+    if (ref) {
+        const char *close = strchr(ref, '}');
+        char *name = ag_arena_strndup(ctx->tmp, ref + 2, (size_t)(close - ref - 2));
+        long r = ag_conf_opt_find(name);
+        char *val = NULL;
+        if (r >= 0)
+            memcpy(&val, ag_field(ctx, ag_conf_opts[r].off), sizeof(val));
+        if (!val)
+            return NULL;
+        def = ag_arena_printf(ctx->tmp, "%.*s%s%s", (int)(ref - def), def, val, close + 1);
+    }
+    int list = o->type == AG_OPT_STRLIST || o->type == AG_OPT_URLLIST ||
+               o->type == AG_OPT_CIDRLIST || o->type == AG_OPT_SECRETLIST;
+    struct ag_ynode *n = ag_ynode_new(ctx, list ? AG_YNODE_SEQ : AG_YNODE_SCALAR, 0);
+    if (!list) {
+        n->str = ag_arena_strdup(ctx->tmp, def);
+        n->len = strlen(def);
+        return n;
+    }
+    const char *p = def;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        struct ag_ynode *item = ag_ynode_new(ctx, AG_YNODE_SCALAR, 0);
+        item->str = ag_arena_strndup(ctx->tmp, p, len);
+        item->len = len;
+        ag_ynode_append(n, item);
+        p += len + (p[len] == ',');
+    }
+    return n;
+}
+
+void ag_conf_convert_all(struct ag_conf_ctx *ctx)
+{
+    for (size_t i = 0; i < ag_conf_nopts; i++) {
+        const struct ag_conf_opt *o = &ag_conf_opts[i];
+        struct ag_conf_slot *s = &ctx->slots[i];
+        const struct ag_ynode *n = s->node;
+        if (n && n->kind != AG_YNODE_NULL) {
+            ag_conv_one(ctx, i, n);
+            continue;
+        }
+        if (o->flags & AG_OPTF_REQUIRED) {
+            const char *sec = ag_conf_opt_is_secret(o) ? " (or its _file form)" : "";
+            char env[128];
+            ag_conf_opt_env_name(o, 0, env, sizeof(env));
+            if (n)
+                ag_conf_error(ctx, ag_conf_loc_of(ctx, i, n), o->path,
+                              "has no value, but is required");
+            else
+                ag_conf_error(ctx, (struct ag_conf_loc){ag_conf_section_line(ctx, o->path), NULL},
+                              o->path, "required key is missing (set it%s in the file or %s%s)",
+                              sec, env, ag_conf_opt_is_secret(o) ? "[_FILE]" : "");
+            continue;
+        }
+        s->origin.src = o->def ? AG_SRC_DEFAULT : AG_SRC_NONE;
+        s->origin.via_file = false;
+        n = ag_default_node(ctx, i);
+        if (n)
+            ag_conv_one(ctx, i, n);
+    }
+}

@@ -1,0 +1,35 @@
+/* Turns each option's raw value (or its default) into the typed field of struct ag_config,
+ * checking types, bounds and formats, and reading *_file secrets. Internal to conf/. */
+#ifndef AG_CONF_CONVERT_H
+#define AG_CONF_CONVERT_H
+
+#include "conf/ctx.h"
+
+/** The parts of a URL that the checks need. */
+struct ag_conf_url {
+    int https;
+    char host[256];   /* without brackets for IPv6 */
+    long port;        /* -1 when absent */
+    const char *path; /* points into the checked string; "" when absent */
+};
+
+/** Checks an http(s) URL (host present, no userinfo, query or fragment, sane port); on failure
+ * returns -1 with the reason in why. */
+int ag_conf_url_parse(const char *s, struct ag_conf_url *u, char *why, size_t whylen);
+
+/** True for names Airflow roles can have here: a letter, then letters, digits, space, _ . -
+ * (at most 64; no trailing space). Commas are out since roles travel comma-separated. */
+int ag_conf_role_name_ok(const char *s);
+
+/** The scalar of n, or NULL after reporting that `what` (e.g. "a string") was expected. */
+const char *ag_conf_need_scalar(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
+                                const char *key, const char *what);
+
+/** 0 when n is printable text, not empty and bounded; otherwise reports and returns -1. */
+int ag_conf_check_text(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
+                       const char *key);
+
+/** Converts every option in table order (defaults for unset ones); reports through ctx. */
+void ag_conf_convert_all(struct ag_conf_ctx *ctx);
+
+#endif

@@ -1,0 +1,208 @@
+#include "conf/validate.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf/convert.h"
+#include "conf/options.h"
+#include "core/arena.h"
+
+static const char *const ag_known_algs[] = {
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512", NULL,
+};
+
+/* Where to point an error about key: its line or variable, else its section's line. */
+static struct ag_conf_loc ag_loc_key(const struct ag_conf_ctx *ctx, const char *key)
+{
+    long idx = ag_conf_opt_find(key);
+    const struct ag_conf_origin *o = idx >= 0 ? &ctx->slots[idx].origin : NULL;
+    if (o && (o->src == AG_SRC_FILE || o->src == AG_SRC_ENV))
+        return ag_conf_loc_of(ctx, (size_t)idx, NULL);
+    return (struct ag_conf_loc){ag_conf_section_line(ctx, key), NULL};
+}
+
+static int ag_host_is_loopback(const char *host)
+{
+    unsigned char a[16];
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) == 1) {
+        static const unsigned char one[16] = {[15] = 1};
+        return memcmp(a, one, 16) == 0;
+    }
+    return 0;
+}
+
+/* RFC 6265 cookie-name = token. */
+static int ag_cookie_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && !strchr("!#$%&'*+-.^_`|~", c))
+            return 0;
+    }
+    return 1;
+}
+
+static void ag_check_urls(struct ag_conf_ctx *ctx)
+{
+    struct ag_config *c = ctx->cfg;
+    struct ag_conf_url pub, iss;
+    char why[96];
+    if (c->public_url && ag_conf_url_parse(c->public_url, &pub, why, sizeof(why)) == 0) {
+        c->public_https = pub.https != 0;
+        c->redirect_uri = ag_arena_printf(c->arena, "%s/oauth2/callback", c->public_url);
+        if (c->oidc.issuer && ag_conf_url_parse(c->oidc.issuer, &iss, why, sizeof(why)) == 0 &&
+            pub.https && !iss.https && !ag_host_is_loopback(iss.host))
+            ag_conf_error(ctx, ag_loc_key(ctx, "oidc.issuer"), "oidc.issuer",
+                          "is http:// while public_url is https://; use https (plain http is "
+                          "accepted only for a loopback issuer)");
+        if (c->session.cookie_domain) {
+            const char *d = c->session.cookie_domain + (c->session.cookie_domain[0] == '.');
+            size_t hl = strlen(pub.host), dl = strlen(d);
+            int ok = dl > 0 && hl >= dl && strcasecmp(pub.host + hl - dl, d) == 0 &&
+                     (hl == dl || pub.host[hl - dl - 1] == '.');
+            if (!ok)
+                ag_conf_error(ctx, ag_loc_key(ctx, "session.cookie_domain"),
+                              "session.cookie_domain",
+                              "the public_url host \"%s\" is not within \"%s\"", pub.host,
+                              c->session.cookie_domain);
+        }
+    }
+}
+
+static void ag_check_oidc(struct ag_conf_ctx *ctx)
+{
+    struct ag_config *c = ctx->cfg;
+    const struct ag_strlist *algs = &c->oidc.allowed_algs;
+    if (algs->items && algs->n == 0)
+        ag_conf_error(ctx, ag_loc_key(ctx, "oidc.allowed_algs"), "oidc.allowed_algs",
+                      "must list at least one algorithm");
+    for (size_t i = 0; i < algs->n; i++) {
+        const char *a = algs->items[i];
+        int known = 0;
+        for (size_t k = 0; ag_known_algs[k]; k++)
+            known |= strcmp(a, ag_known_algs[k]) == 0;
+        if (known)
+            continue;
+        if (strcasecmp(a, "none") == 0) {
+            ag_conf_error(ctx, ag_loc_key(ctx, "oidc.allowed_algs"), "oidc.allowed_algs",
+                          "\"none\" is never allowed (it means unsigned tokens)");
+            continue;
+        }
+        const char *sug = ag_conf_suggest_word(a, ag_known_algs);
+        ag_conf_error(ctx, ag_loc_key(ctx, "oidc.allowed_algs"), "oidc.allowed_algs",
+                      "unknown algorithm \"%s\"%s%s%s (known: RS/PS/ES 256/384/512, EdDSA, "
+                      "HS256/384/512)",
+                      a, sug ? " (did you mean " : "", sug ? sug : "", sug ? "?)" : "");
+    }
+    const struct ag_strlist *sc = &c->oidc.scopes;
+    int openid = 0;
+    for (size_t i = 0; i < sc->n; i++) {
+        openid |= strcmp(sc->items[i], "openid") == 0;
+        if (strpbrk(sc->items[i], " \t\""))
+            ag_conf_error(ctx, ag_loc_key(ctx, "oidc.scopes"), "oidc.scopes",
+                          "\"%s\": one scope per item, without spaces or quotes", sc->items[i]);
+    }
+    if (sc->items && !openid)
+        ag_conf_error(ctx, ag_loc_key(ctx, "oidc.scopes"), "oidc.scopes",
+                      "must include \"openid\"");
+}
+
+static void ag_check_session(struct ag_conf_ctx *ctx)
+{
+    struct ag_config *c = ctx->cfg;
+    if (c->session.cookie_name && !ag_cookie_name_ok(c->session.cookie_name))
+        ag_conf_error(ctx, ag_loc_key(ctx, "session.cookie_name"), "session.cookie_name",
+                      "\"%s\" is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~; at "
+                      "most 64)",
+                      c->session.cookie_name);
+    if (c->session.cookie_domain) {
+        for (const char *p = c->session.cookie_domain; *p; p++) {
+            if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-') {
+                ag_conf_error(ctx, ag_loc_key(ctx, "session.cookie_domain"),
+                              "session.cookie_domain", "\"%s\" is not a domain name",
+                              c->session.cookie_domain);
+                break;
+            }
+        }
+    }
+    if (c->session.lifetime_s > 0 && c->session.idle_timeout_s > c->session.lifetime_s)
+        ag_conf_error(ctx, ag_loc_key(ctx, "session.idle_timeout_s"), "session.idle_timeout_s",
+                      "%ld is longer than session.lifetime_s (%ld)", c->session.idle_timeout_s,
+                      c->session.lifetime_s);
+    if (c->session.lifetime_s > 0 && c->session.refresh_before_s >= c->session.lifetime_s)
+        ag_conf_error(ctx, ag_loc_key(ctx, "session.refresh_before_s"), "session.refresh_before_s",
+                      "%ld must be shorter than session.lifetime_s (%ld)",
+                      c->session.refresh_before_s, c->session.lifetime_s);
+}
+
+static void ag_check_roles(struct ag_conf_ctx *ctx)
+{
+    struct ag_config *c = ctx->cfg;
+    for (size_t i = 0; i < c->roles.claims.n; i++) {
+        const char *p = c->roles.claims.items[i];
+        size_t n = strlen(p);
+        if (p[0] == '.' || p[n - 1] == '.' || strstr(p, "..") || strpbrk(p, " \t"))
+            ag_conf_error(ctx, ag_loc_key(ctx, "roles.claims"), "roles.claims",
+                          "\"%s\" is not a dotted claim path (e.g. resource_access.airflow.roles)",
+                          p);
+    }
+    if (c->roles.unmapped) {
+        if (strcmp(c->roles.unmapped, "deny") == 0) {
+            c->roles.unmapped = NULL;
+        } else if (!ag_conf_role_name_ok(c->roles.unmapped)) {
+            ag_conf_error(ctx, ag_loc_key(ctx, "roles.unmapped"), "roles.unmapped",
+                          "must be deny or an Airflow role name (e.g. Public), got \"%s\"",
+                          c->roles.unmapped);
+            return;
+        }
+    }
+    long map = ag_conf_opt_find("roles.map");
+    if (ctx->slots[map].node && ctx->slots[map].node->kind == AG_YNODE_MAP &&
+        c->roles.n_rules == 0 && ctx->slots[map].node->n == 0 && !c->roles.unmapped)
+        ag_conf_error(ctx, ag_loc_key(ctx, "roles.map"), "roles.map",
+                      "is empty and roles.unmapped is deny, so nobody could sign in; map a "
+                      "role or set roles.unmapped to a role");
+}
+
+static void ag_check_rest(struct ag_conf_ctx *ctx)
+{
+    struct ag_config *c = ctx->cfg;
+    c->tls_enabled = c->tls_cert_file && c->tls_key_file;
+    if (!c->tls_cert_file != !c->tls_key_file) {
+        const char *set = c->tls_cert_file ? "tls.cert_file" : "tls.key_file";
+        const char *unset = c->tls_cert_file ? "tls.key_file" : "tls.cert_file";
+        ag_conf_error(ctx, ag_loc_key(ctx, set), set, "is set but %s is not (HTTPS needs both)",
+                      unset);
+    }
+    long srv = ag_conf_opt_find("upstreams.servers");
+    if (c->upstreams.servers.items && c->upstreams.servers.n == 0 && ctx->slots[srv].node)
+        ag_conf_error(ctx, ag_loc_key(ctx, "upstreams.servers"), "upstreams.servers",
+                      "must list at least one server");
+    const char *hp = c->upstreams.health_path;
+    if (hp && (hp[0] != '/' || strpbrk(hp, " \t?#")))
+        ag_conf_error(ctx, ag_loc_key(ctx, "upstreams.health_path"), "upstreams.health_path",
+                      "\"%s\" must be a path starting with / (no spaces, query or fragment)", hp);
+    if (c->assertion.key.len > 0 &&
+        (c->assertion.key.len < 11 || memcmp(c->assertion.key.data, "-----BEGIN ", 11) != 0))
+        ag_conf_error(ctx, ag_loc_key(ctx, "assertion.key"), "assertion.key",
+                      "must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)");
+}
+
+void ag_conf_validate(struct ag_conf_ctx *ctx)
+{
+    ag_check_urls(ctx);
+    ag_check_oidc(ctx);
+    ag_check_session(ctx);
+    ag_check_roles(ctx);
+    ag_check_rest(ctx);
+}
