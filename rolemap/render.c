@@ -208,6 +208,8 @@ enum ag_rc ag_rolemap_identity_format_human(struct ag_buf *b, const struct ag_id
     if (rc == AG_OK)
         rc = ag_buf_puts(b, "Why:\n");
     for (size_t i = 0; rc == AG_OK && i < id->n_explain; i++) {
+        if (id->explain[i].kind == AG_ROLEMAP_STEP_DENY)
+            continue; /* already on the Reason line */
         rc = ag_buf_puts(b, "  - ");
         if (rc == AG_OK)
             rc = ag_rolemap_append_display(b, id->explain[i].text);
