@@ -1,0 +1,70 @@
+/* The browser login (OIDC authorization code + PKCE), the session check of every protected
+ * request (with single-flight refresh), logout and /oauth2/userinfo — all on the plain
+ * core/http_msg.h structs, so the proxy only routes and the flow is testable without sockets.
+ *
+ * For the proxy, per request:
+ *   1. if (ag_login_handle(l, a, req, &resp)) -> send resp (an airgate endpoint was served);
+ *   2. ag_login_session_check(l, a, req, &resp, &res):
+ *        ALLOW -> forward with res.id; copy resp's Set-Cookie headers onto the upstream's answer
+ *        DENY  -> send resp (403 page or JSON already filled)
+ *        NONE  -> no usable session: try the bearer token; when there is none, call
+ *                 ag_login_challenge(l, a, req, &resp) with the SAME resp (it may already hold
+ *                 Set-Cookie headers clearing a bad session cookie) and send it.
+ * Process lifetime object, one per runtime (config); thread-safe. */
+#ifndef AG_AUTH_LOGIN_H
+#define AG_AUTH_LOGIN_H
+
+#include <stdbool.h>
+
+#include "conf/config.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/http_msg.h"
+#include "rolemap/rolemap.h"
+
+struct ag_keycache;
+struct ag_login;
+struct ag_session;
+
+/** Builds the login module for cfg. kc provides discovery metadata and key verification
+ * (borrowed: must outlive the login object); rm is the compiled role map (borrowed). */
+enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
+                        const struct ag_rolemap *rm, struct ag_login **out,
+                        struct ag_err *err) AG_WUR;
+
+/** Frees (wiping keys and cached refresh results). NULL is a no-op. */
+void ag_login_free(struct ag_login *l);
+
+/** Serves /oauth2/start, /oauth2/callback, /oauth2/logout, /logout, /logout/,
+ * /oauth2/signed-out and /oauth2/userinfo. Returns false (resp untouched) for any other path. */
+bool ag_login_handle(struct ag_login *l, struct ag_arena *a, const struct ag_http_request *req,
+                     struct ag_http_response *resp);
+
+enum ag_login_verdict {
+    AG_LOGIN_NONE = 0, /* no valid session (absent, bad, expired, refresh refused) */
+    AG_LOGIN_ALLOW,    /* signed in with an Airflow role: forward */
+    AG_LOGIN_DENY,     /* signed in, no Airflow role: resp holds the 403 */
+};
+
+struct ag_login_result {
+    enum ag_login_verdict verdict;
+    struct ag_identity *id; /* ALLOW and DENY: who, with raw and mapped roles (in the arena) */
+    const char *why;        /* for the log: never a token */
+    bool refreshed;         /* the tokens were refreshed during this request */
+    const struct ag_session *session; /* ALLOW and DENY: the (possibly renewed) session */
+};
+
+/** Checks the session cookie of req, refreshing the tokens first when they are about to expire
+ * (single-flight per session in this process; roles re-mapped). Set-Cookie headers that must
+ * reach the browser (renewed session, or clears for a bad one) are added to resp in every case. */
+void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
+                            const struct ag_http_request *req, struct ag_http_response *resp,
+                            struct ag_login_result *out);
+
+/** Answer for a request without credentials: a browser navigation is sent to the IdP at once
+ * (302, remembering path and query), or gets the 503 page when the IdP cannot be reached;
+ * anything else gets 401 JSON with WWW-Authenticate: Bearer. */
+void ag_login_challenge(struct ag_login *l, struct ag_arena *a, const struct ag_http_request *req,
+                        struct ag_http_response *resp);
+
+#endif
