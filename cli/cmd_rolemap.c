@@ -307,12 +307,13 @@ static enum ag_rc ag_rm_input(struct ag_arena *a, const struct ag_config *cfg,
     if (o->claims) {
         rc = ag_rm_read_file(o->claims, &in, err);
         name = o->claims;
-    } else if (o->from_stdin || strcmp(o->token, "-") == 0) {
+    } else if (o->from_stdin || !o->token || strcmp(o->token, "-") == 0) {
         rc = ag_rm_read_stream(stdin, "stdin", &in, err);
         name = "stdin";
     } else {
-        rc = ag_buf_puts(&in, o->token);
         name = "argument";
+        if (ag_buf_puts(&in, o->token) != AG_OK)
+            rc = ag_err_set(err, AG_EINVAL, "token larger than %u bytes", AG_RM_MAX_INPUT);
     }
     if (rc != AG_OK) {
         ag_buf_release(&in, 0);

@@ -69,7 +69,7 @@ static enum ag_rc ag_rolemap_compile_paths(struct ag_arena *a, const struct ag_c
         if (ag_rolemap_path_quote_segment(cid, seg, sizeof(seg)) != AG_OK)
             return ag_err_set(err, AG_ECONF, "oidc.client_id: too long for a claim path");
         m->n_paths = 1;
-        m->paths = ag_arena_calloc(a, 1, sizeof(*m->paths));
+        m->paths = ag_arena_calloc(a, 1, sizeof(struct ag_rolemap_path *));
         const char *text = ag_arena_printf(a, "resource_access.%s.roles", seg);
         enum ag_rc rc = ag_rolemap_path_parse(a, text, &m->paths[0], err);
         if (rc != AG_OK) {
@@ -80,7 +80,7 @@ static enum ag_rc ag_rolemap_compile_paths(struct ag_arena *a, const struct ag_c
         return AG_OK;
     }
     m->n_paths = claims->n;
-    m->paths = ag_arena_calloc(a, claims->n, sizeof(*m->paths));
+    m->paths = ag_arena_calloc(a, claims->n, sizeof(struct ag_rolemap_path *));
     for (size_t i = 0; i < claims->n; i++) {
         if (ag_rolemap_path_parse(a, claims->items[i], &m->paths[i], err) != AG_OK) {
             ag_err_prefix(err, "roles.claims[%zu]", i);
