@@ -212,6 +212,15 @@ status_kib() { # root field
 tail_of() { cat "$@" 2>/dev/null | tail -c 400 | tr '\n' ' ' || true; }
 nprocs() { tree_pids "$1" | wc -l; }
 clk_tck=$(getconf CLK_TCK)
+machine_ticks() { # "busy total" jiffies of the whole machine
+  awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+busy_cores() { # "busy0 total0" "busy1 total1" -> cores busy in between
+  local a b
+  read -r -a a <<<"$1"
+  read -r -a b <<<"$2"
+  awk -v db=$((b[0] - a[0])) -v dt=$((b[1] - a[1])) -v n="$ncpu" 'BEGIN { v = 0; if (dt > 0) v = n * db / dt; printf "%.2f", v }'
+}
 
 wait_port() { # name port pid
   local i
@@ -254,11 +263,11 @@ for p in $peers; do avail[$p]=0 reason[$p]="not started"; done
 
 if [[ " $peers " == *" nginx "* ]]; then
   start nginx server nginx -p "$work" -c "$work/proxy-nginx.conf" -e "$work/proxy-nginx-error.log"
-  if wait_port nginx "$nginx_port" "${pid_of[nginx]}"; then avail[nginx]=1; else reason[nginx]="did not start: $(tail_of "$work/nginx.stderr" "$work/proxy-nginx-error.log")"; fi
+  if wait_port nginx "$nginx_port" "${pid_of[nginx]}"; then avail[nginx]=1 reason[nginx]=""; else reason[nginx]="did not start: $(tail_of "$work/nginx.stderr" "$work/proxy-nginx-error.log")"; fi
 fi
 if [[ " $peers " == *" apache "* ]]; then
   start apache server apache2 -d "$work/apache" -f "$work/apache.conf" -DFOREGROUND
-  if wait_port apache "$apache_port" "${pid_of[apache]}"; then avail[apache]=1; else reason[apache]="did not start: $(tail_of "$work/apache.stderr" "$work/apache/error.log")"; fi
+  if wait_port apache "$apache_port" "${pid_of[apache]}"; then avail[apache]=1 reason[apache]=""; else reason[apache]="did not start: $(tail_of "$work/apache.stderr" "$work/apache/error.log")"; fi
 fi
 if [[ " $peers " == *" airgate "* ]]; then
   if [ ! -x "$airgate_bin" ] && [ -z "${AIRGATE_BIN:-}" ]; then
@@ -271,7 +280,7 @@ if [[ " $peers " == *" airgate "* ]]; then
   else
     start airgate server "$airgate_bin" serve -c "$work/airgate.yaml"
     if wait_port airgate "$airgate_port" "${pid_of[airgate]}"; then
-      avail[airgate]=1
+      avail[airgate]=1 reason[airgate]=""
     else
       reason[airgate]="serve did not come up: $(tail_of "$work/airgate.stderr")"
     fi
@@ -369,10 +378,15 @@ fi
 results="$work/results.jsonl"
 : >"$results"
 run_wrk() { # peer label conns path script measure(0|1) secs
-  local p=$1 label=$2 c=$3 path=$4 script=$5 measure=$6 secs=$7 port pid t0 t1 raw js
+  local p=$1 label=$2 c=$3 path=$4 script=$5 measure=$6 secs=$7 port pid t0 t1 raw js b0 b1
   port=$(port_of "$p")
   pid=${pid_of[$p]}
   raw="$work/wrk/$p-$label-c$c.txt"
+  # One quiet second first: whatever CPU the machine spends meanwhile is other people's work,
+  # which makes this run's figures noisy; it is recorded with the run.
+  b0=$(machine_ticks)
+  sleep 1
+  b1=$(machine_ticks)
   t0=$(cpu_ticks "$pid")
   # In the background so that Ctrl-C / SIGTERM reach the trap at once.
   BENCH_TOKEN_FILE=$token_file BENCH_TOKENS_FILE=$tokens_file \
@@ -388,9 +402,9 @@ run_wrk() { # peer label conns path script measure(0|1) secs
     log "wrk produced no result for $p $label c$c: $(tail -3 "$raw" | tr '\n' ' ')"
     js='null'
   fi
-  printf '{"peer":"%s","run":"%s","connections":%d,"path":"%s","wrk":%s,"cpu_ticks":%d,"clk_tck":%d,"hwm_kib":%d,"rss_kib":%d,"processes":%d}\n' \
+  printf '{"peer":"%s","run":"%s","connections":%d,"path":"%s","wrk":%s,"cpu_ticks":%d,"clk_tck":%d,"hwm_kib":%d,"rss_kib":%d,"processes":%d,"background_cores":%s}\n' \
     "$p" "$label" "$c" "$path" "$js" "$((t1 - t0))" "$clk_tck" "$(status_kib "$pid" VmHWM)" \
-    "$(status_kib "$pid" VmRSS)" "$(nprocs "$pid")" >>"$results"
+    "$(status_kib "$pid" VmRSS)" "$(nprocs "$pid")" "$(busy_cores "$b0" "$b1")" >>"$results"
   node "$here/lib/report.mjs" --line "$(tail -1 "$results")" >&2 || true
 }
 
@@ -409,7 +423,6 @@ for body in 2b 64k; do
       [ "${avail[$p]}" = 1 ] || continue
       log "$p: $body, -c$c, ${seconds}s"
       run_wrk "$p" "$body" "$c" "$path" bearer.lua 1 "$seconds"
-      sleep 1
     done
   done
 done
@@ -417,7 +430,6 @@ for p in $peers; do
   [ "${avail[$p]}" = 1 ] || continue
   log "$p: distinct tokens ($distinct), 2b, -c$distinct_conns, ${seconds}s"
   run_wrk "$p" distinct "$distinct_conns" / distinct.lua 1 "$seconds"
-  sleep 1
 done
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ function derive(run) {
     non_2xx: w.err_status,
     socket_errors: socketErrors,
     hwm_mib: run.hwm_kib / 1024,
+    background_cores: run.background_cores ?? null,
   };
 }
 
@@ -49,7 +50,7 @@ if (arg('line')) {
   } else {
     process.stdout.write(`  ${run.peer} ${runLabel(run)}: ${f1(d.rps, 0)} req/s, p50 ${f1(d.p50_ms, 2)} ms, `
       + `p99 ${f1(d.p99_ms, 2)} ms, ${f1(d.cpu_us_per_req)} us CPU/req, non-2xx ${d.non_2xx}, `
-      + `socket errors ${d.socket_errors}\n`);
+      + `socket errors ${d.socket_errors}, background ${f1(d.background_cores, 2)} cores\n`);
   }
   process.exit(0);
 }
@@ -99,7 +100,7 @@ for (const r of runs) {
 }
 
 const header = `${pad('run', 17)} ${pad('peer', 24)} ${lpad('req/s', 9)} ${lpad('p50 ms', 8)} `
-  + `${lpad('p99 ms', 8)} ${lpad('CPU us/req', 10)} ${lpad('CPU cores', 9)} ${lpad('non-2xx', 8)} ${lpad('sock err', 8)}`;
+  + `${lpad('p99 ms', 8)} ${lpad('CPU us/req', 10)} ${lpad('CPU cores', 9)} ${lpad('non-2xx', 8)} ${lpad('sock err', 8)} ${lpad('bg cores', 8)}`;
 say(header);
 say('-'.repeat(header.length));
 const ratios = [];
@@ -114,7 +115,7 @@ for (const g of groups) {
     const d = r.derived;
     say(`${pad(g.label, 17)} ${pad(NAMES[p], 24)} ${lpad(f1(d.rps, 0), 9)} ${lpad(f1(d.p50_ms, 2), 8)} `
       + `${lpad(f1(d.p99_ms, 2), 8)} ${lpad(f1(d.cpu_us_per_req), 10)} ${lpad(f1(d.cpu_cores, 2), 9)} `
-      + `${lpad(d.non_2xx, 8)} ${lpad(d.socket_errors, 8)}`);
+      + `${lpad(d.non_2xx, 8)} ${lpad(d.socket_errors, 8)} ${lpad(f1(d.background_cores, 2), 8)}`);
   }
   const a = g.byPeer.airgate?.derived;
   const n = g.byPeer.nginx?.derived;
@@ -130,6 +131,11 @@ for (const g of groups) {
       airgate: a ? a.cpu_us_per_req : null,
     },
   });
+}
+const bg = runs.map((r) => r.derived?.background_cores ?? 0);
+if (bg.length > 0 && Math.max(...bg) >= 0.2) {
+  say(`note: other work used up to ${f1(Math.max(...bg), 2)} of ${report.cpus} cores in the quiet second before a run `
+    + '(column "bg cores"); those runs are noisy, repeat on a quiet machine for careful figures.');
 }
 say();
 say('ratios (throughput on the same run; targets: airgate >= 0.8x nginx, >= 5x mod_auth_openidc, <= 25 us CPU/req)');
