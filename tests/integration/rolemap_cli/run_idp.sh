@@ -88,6 +88,10 @@ expect viewer 0 "verified \(RS256, kid [^)]+\) against the JWKS of issuer $issue
 run viewer_json --token "$tok" --json
 expect viewer_json 0 '"verified": true' '"alg": "RS256"' '"decision": "allow"'
 
+# --jwks with the realm's certs URL (no discovery).
+run jwks_url --token "$tok" --jwks "$issuer/protocol/openid-connect/certs"
+expect jwks_url 0 "against the JWK Set $issuer/protocol/openid-connect/certs" 'Decision: +ALLOW'
+
 printf '%s\n' "$tok" >tok.txt
 stdin_file=tok.txt run viewer_stdin -
 expect viewer_stdin 0 'token from stdin, verified' 'Airflow roles: +Admin$'
