@@ -397,16 +397,19 @@ void ag_conf_convert_all(struct ag_conf_ctx *ctx)
             continue;
         }
         if (o->flags & AG_OPTF_REQUIRED) {
-            const char *sec = ag_conf_opt_is_secret(o) ? " (or its _file form)" : "";
             char env[128];
             ag_conf_opt_env_name(o, 0, env, sizeof(env));
             if (n)
                 ag_conf_error(ctx, ag_conf_loc_of(ctx, i, n), o->path,
                               "has no value, but is required");
+            else if (ag_conf_opt_is_secret(o))
+                ag_conf_error(ctx, (struct ag_conf_loc){ag_conf_section_line(ctx, o->path), NULL},
+                              o->path, "required key is missing (set %s or %s_file, or %s[_FILE])",
+                              o->path, o->path, env);
             else
                 ag_conf_error(ctx, (struct ag_conf_loc){ag_conf_section_line(ctx, o->path), NULL},
-                              o->path, "required key is missing (set it%s in the file or %s%s)",
-                              sec, env, ag_conf_opt_is_secret(o) ? "[_FILE]" : "");
+                              o->path, "required key is missing (set it in the file or as %s)",
+                              env);
             continue;
         }
         s->origin.src = o->def ? AG_SRC_DEFAULT : AG_SRC_NONE;

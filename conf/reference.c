@@ -134,7 +134,7 @@ static void ag_ref_type(FILE *out, const struct ag_conf_opt *o)
     case AG_OPT_SECRETLIST:
         fputs(ag_conf_type_name(o->type), out);
         if (o->min > 1)
-            fprintf(out, " (>= %ld bytes each)", o->min);
+            fprintf(out, " (>= %ld bytes%s)", o->min, o->type == AG_OPT_SECRETLIST ? " each" : "");
         break;
     default:
         fputs(ag_conf_type_name(o->type), out);
