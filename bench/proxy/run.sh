@@ -30,8 +30,11 @@ die() {
   exit 1
 }
 num() { # name value min max
-  [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || die "$1 must be an integer in $3..$4 (got '$2')"
+  if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
+    die "$1 must be an integer in $3..$4 (got '$2')"
+  fi
 }
+jstr() { tr -d '"\134\n'; } # text safe inside a JSON string: no quotes, backslashes, newlines
 
 seconds=${BENCH_SECONDS:-10}
 warmup=${BENCH_WARMUP_SECONDS:-2}
@@ -94,12 +97,12 @@ started=()
 idle_pid=""
 load_pid=""
 cleanup() {
-  local rc=$? p i
+  local rc=$? p
   trap - EXIT INT TERM
   [ -z "$idle_pid" ] || kill "$idle_pid" 2>/dev/null || true
   [ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null || true
   for p in "${started[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     local alive=0
     for p in "${started[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
     [ "$alive" = 1 ] || break
@@ -223,8 +226,7 @@ busy_cores() { # "busy0 total0" "busy1 total1" -> cores busy in between
 }
 
 wait_port() { # name port pid
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$2/" 2>/dev/null; then return 0; fi
     kill -0 "$3" 2>/dev/null || return 1
     sleep 0.1
@@ -251,7 +253,7 @@ log "starting upstream nginx on :$upstream_port and the IdP (https :$idp_https_p
 start upstream load nginx -p "$work" -c "$work/upstream-nginx.conf" -e "$work/upstream-error.log"
 start idp load nginx -p "$work" -c "$work/idp-nginx.conf" -e "$work/idp-error.log"
 wait_port upstream "$upstream_port" "${pid_of[upstream]}" || die "upstream nginx did not start: $(tail_of "$work/upstream.stderr" "$work/upstream-error.log")"
-for i in $(seq 1 50); do
+for _ in $(seq 1 50); do
   curl -sf --max-time 2 --cacert "$work/pki/ca.crt" "$jwks_https" >/dev/null && break
   sleep 0.1
 done
@@ -332,7 +334,7 @@ done
 # one request each. Run before the load so freed load buffers do not hide the cost.
 idle_json=()
 idle_test() { # peer
-  local p=$1 port pid before after line i f
+  local p=$1 port pid before after line f
   port=$(port_of "$p")
   pid=${pid_of[$p]}
   f="$work/idle-$p.out"
@@ -346,14 +348,14 @@ idle_test() { # peer
     exec "$@"
   ) >"$f" 2>&1 &
   idle_pid=$!
-  for i in $(seq 1 1200); do
+  for _ in $(seq 1 1200); do
     grep -q '^READY\|^DONE' "$f" && break
     kill -0 "$idle_pid" 2>/dev/null || break
     sleep 0.1
   done
   sleep 1
   after=$(status_kib "$pid" VmRSS)
-  for i in $(seq 1 $((idle_hold * 10 + 300))); do
+  for _ in $(seq 1 $((idle_hold * 10 + 300))); do
     kill -0 "$idle_pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -367,7 +369,7 @@ idle_test() { # peer
 }
 if [ "$idle_conns" -gt 0 ]; then
   for p in airgate nginx; do
-    [[ " $peers " == *" $p "* ]] && [ "${avail[$p]}" = 1 ] || continue
+    if [[ " $peers " != *" $p "* ]] || [ "${avail[$p]}" != 1 ]; then continue; fi
     idle_test "$p"
     sleep 1
   done
@@ -438,12 +440,12 @@ done
   printf '{"started":"%s","seconds":%d,"warmup_seconds":%d,"wrk_threads":%d,"cpus":%d,"pinned":%s,' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$seconds" "$warmup" "$threads" "$ncpu" \
     "$([ "$pin" = 1 ] && echo true || echo false)"
-  printf '"cpu_model":"%s","kernel":"%s",' "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo | tr -d '"\\')" "$(uname -r)"
+  printf '"cpu_model":"%s","kernel":"%s",' "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo | jstr)" "$(uname -r)"
   printf '"versions":{"nginx":"%s","apache":"%s","mod_auth_openidc":"%s","wrk":"%s","airgate":"%s"},' \
     "$(nginx -v 2>&1 | sed 's/.*nginx\///')" "$(apache2 -v | sed -n 's/Server version: //p')" \
     "$(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo unknown)" \
     "$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')" \
-    "$({ [ -x "$airgate_bin" ] && "$airgate_bin" version 2>/dev/null | head -1 | tr -d '"\\'; } || echo unavailable)"
+    "$({ [ -x "$airgate_bin" ] && "$airgate_bin" version 2>/dev/null | head -1 | jstr; } || echo unavailable)"
   printf '"token":%s,"distinct_tokens":%d,"idle_connections":%d,"idle_hold_seconds":%d,' \
     "$mint_info" "$distinct" "$idle_conns" "$idle_hold"
   printf '"peers":{'
@@ -451,7 +453,7 @@ done
   for p in $peers; do
     printf '%s"%s":{"available":%s,"reason":"%s","checks":%s}' "$sep" "$p" \
       "$([ "${avail[$p]}" = 1 ] && echo true || echo false)" \
-      "$(printf '%s' "${reason[$p]}" | tr -d '"\\' | tr '\n' ' ')" "${auth_checks[$p]:-null}"
+      "$(printf '%s' "${reason[$p]}" | tr '\n' ' ' | jstr)" "${auth_checks[$p]:-null}"
     sep=,
   done
   printf '},"idle":[%s],' "$(
