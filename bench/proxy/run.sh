@@ -86,7 +86,6 @@ if [ "$pin" = 1 ]; then
   core_server=0
   core_load=1
 fi
-on_load_core() { if [ -n "$core_load" ]; then taskset -c "$core_load" "$@"; else "$@"; fi; }
 
 # ---------------------------------------------------------------------------------------------
 # Work directory and cleanup (also on Ctrl-C).
@@ -391,9 +390,14 @@ run_wrk() { # peer label conns path script measure(0|1) secs
   b1=$(machine_ticks)
   t0=$(cpu_ticks "$pid")
   # In the background so that Ctrl-C / SIGTERM reach the trap at once.
-  BENCH_TOKEN_FILE=$token_file BENCH_TOKENS_FILE=$tokens_file \
-    on_load_core timeout $((secs + 60)) wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s --latency \
-    -s "$here/lib/$script" "http://127.0.0.1:$port$path" >"$raw" 2>&1 &
+  # exec: load_pid is timeout's own pid, and timeout passes a TERM on to wrk.
+  (
+    export BENCH_TOKEN_FILE=$token_file BENCH_TOKENS_FILE=$tokens_file
+    set -- timeout $((secs + 60)) wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s --latency \
+      -s "$here/lib/$script" "http://127.0.0.1:$port$path"
+    [ -z "$core_load" ] || exec taskset -c "$core_load" "$@"
+    exec "$@"
+  ) >"$raw" 2>&1 &
   load_pid=$!
   wait "$load_pid" || true
   load_pid=""
