@@ -1,0 +1,30 @@
+/* Authentication and policy for protected requests, on the plain request struct: a bearer JWT
+ * (verified-token cache, else the key cache) mapped by the role map. The browser session check
+ * plugs in here too. No sockets: testable with a built request. */
+#ifndef AG_PROXY_GATE_H
+#define AG_PROXY_GATE_H
+
+#include "core/http_msg.h"
+#include "proxy/metrics.h"
+#include "rolemap/rolemap.h"
+
+struct ag_runtime;
+struct ag_token_cache;
+
+struct ag_gate_result {
+    enum ag_decision decision;
+    struct ag_identity *id; /* set for ALLOW and DENY */
+    const char *why;        /* for the log (never the token) */
+};
+
+/** Decides for req. Never fails: every problem is a decision with a reason. */
+void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_arena *a,
+                   const struct ag_http_request *req, struct ag_gate_result *out);
+
+/** Fills resp with the answer for a refusal: 401 JSON + WWW-Authenticate: Bearer, 403 (HTML for
+ * navigations, JSON otherwise) naming the user and the roles that would grant access, or 503
+ * when keys are unavailable. */
+void ag_gate_refusal(struct ag_runtime *rt, struct ag_arena *a, const struct ag_http_request *req,
+                     const struct ag_gate_result *g, struct ag_http_response *resp);
+
+#endif

@@ -1,0 +1,44 @@
+/* Request and response header policy for forwarding: which client headers never reach the
+ * upstream (identity headers in any spelling, hop-by-hop, Connection-named), which upstream
+ * headers never reach the client, airgate's own cookies, and X-Forwarded-For building. Pure. */
+#ifndef AG_PROXY_HEADERS_H
+#define AG_PROXY_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ag_arena;
+
+/** ASCII case-insensitive equality of two header names where '_' and '-' are the same
+ * character (gunicorn maps both to the same CGI variable). */
+bool ag_hdr_name_eq(const char *a, const char *b);
+
+/** True for a header a client may never supply because airgate sets it (identity and
+ * X-Forwarded-*, Forwarded, X-Real-IP, X-Airflow-Roles, X-Airgate-*), in any spelling. */
+bool ag_hdr_is_identity(const char *name);
+
+/** True for hop-by-hop request/response headers (RFC 9110 7.6.1 and the usual extras). */
+bool ag_hdr_is_hop_by_hop(const char *name);
+
+/** True when name appears as a token in any of the Connection header values given. */
+bool ag_hdr_named_in_connection(const char *name, const char *const *conn_values, size_t n);
+
+/** True when the client header must not be forwarded (identity, hop-by-hop, Connection-named,
+ * or one airgate sets itself: Host is kept, Content-Length/Expect are regenerated). */
+bool ag_hdr_drop_request(const char *name, const char *const *conn_values, size_t n_conn);
+
+/** True when the upstream response header must not be passed to the client (hop-by-hop,
+ * Connection-named, Content-Length and Date, which the front sets itself). */
+bool ag_hdr_drop_response(const char *name, const char *const *conn_values, size_t n_conn);
+
+/** Removes airgate's own cookies (cookie_name, and every `<cookie_name>_*` chunk or login-state
+ * cookie) from one Cookie header value. Returns the remaining "a=b; c=d" in the arena, or NULL
+ * when nothing is left. */
+const char *ag_hdr_cookie_filter(struct ag_arena *a, const char *cookie, const char *cookie_name);
+
+/** X-Forwarded-For to send: the client's own chain (only when the peer is trusted and it is
+ * non-empty) followed by the peer address. */
+const char *ag_hdr_xff_build(struct ag_arena *a, const char *client_xff, bool peer_trusted,
+                             const char *peer_ip);
+
+#endif

@@ -1,0 +1,215 @@
+/* Lifecycle of the running proxy; see proxy.h. */
+#include "proxy/proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/http_fetch.h"
+#include "auth/keycache.h"
+#include "auth/token_cache.h"
+#include "core/arena.h"
+#include "core/log.h"
+#include "proxy/front.h"
+#include "proxy/handler.h"
+#include "proxy/health.h"
+#include "proxy/runtime.h"
+#include "proxy/upstream.h"
+
+static pthread_mutex_t ag_reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct ag_runtime *ag_proxy_runtime(struct ag_proxy *px)
+{
+    /* a few nanoseconds under an uncontended lock; reloads swap the pointer under it */
+    pthread_mutex_lock(&px->rt_lock);
+    struct ag_runtime *rt = ag_runtime_ref(px->rt);
+    pthread_mutex_unlock(&px->rt_lock);
+    return rt;
+}
+
+static void ag_proxy_sync_pool(struct ag_proxy *px, const struct ag_config *cfg)
+{
+    atomic_store(&px->pool.balance, (int)cfg->upstreams.balance);
+    atomic_store(&px->pool.rise, cfg->upstreams.rise > 0 ? cfg->upstreams.rise : 1);
+    atomic_store(&px->pool.fall, cfg->upstreams.fall > 0 ? cfg->upstreams.fall : 1);
+    struct ag_arena *a = ag_arena_new(0);
+    struct ag_pool_member *m = NULL;
+    size_t n = ag_health_members(cfg, a, &m);
+    if (n > 0 || cfg->upstreams.servers.n == 0)
+        ag_pool_sync(&px->pool, m, n);
+    else
+        ag_log(AG_LOG_WARN, NULL, "no upstream resolved; keeping the previous set");
+    ag_arena_free(a);
+}
+
+static void ag_proxy_log_level(const struct ag_config *cfg)
+{
+    static const enum ag_log_level map[] = {AG_LOG_DEBUG, AG_LOG_INFO, AG_LOG_WARN, AG_LOG_ERROR};
+    unsigned l = (unsigned)cfg->log.level;
+    ag_log_setup(l < 4 ? map[l] : AG_LOG_INFO, cfg->log.json ? AG_LOG_JSON : AG_LOG_TEXT, 2);
+}
+
+static void ag_proxy_free_parts(struct ag_proxy *px)
+{
+    ag_health_stop(px->health);
+    ag_upstream_free(px->up);
+    ag_front_free(px->front);
+    ag_token_cache_free(px->tc);
+    ag_runtime_unref(px->rt);
+    ag_pool_destroy(&px->pool);
+    pthread_mutex_destroy(&px->rt_lock);
+    ag_handler_pool_free();
+    free(px);
+}
+
+enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct ag_err *err)
+{
+    enum ag_rc rc = ag_http_fetch_global_init();
+    if (rc != AG_OK)
+        return ag_err_set(err, rc, "curl_global_init failed");
+    ag_proxy_log_level(cfg);
+    struct ag_proxy *px = calloc(1, sizeof(*px));
+    if (!px)
+        abort();
+    pthread_mutex_init(&px->rt_lock, NULL);
+    ag_pool_init(&px->pool, (int)cfg->upstreams.balance, cfg->upstreams.rise, cfg->upstreams.fall);
+    px->tc = ag_token_cache_new(0);
+    rc = ag_runtime_new(cfg, NULL, &px->rt, err);
+    if (rc != AG_OK)
+        goto fail;
+    ag_proxy_sync_pool(px, cfg);
+    rc = ag_upstream_new(&px->pool, &px->up, err);
+    if (rc != AG_OK)
+        goto fail;
+    rc = ag_health_start(px, &px->health, err);
+    if (rc != AG_OK)
+        goto fail;
+    rc = ag_front_start(px, cfg, -1, &px->front, err);
+    if (rc != AG_OK)
+        goto fail;
+    px->bound_port = px->front->port;
+    *out = px;
+    return AG_OK;
+fail:
+    ag_proxy_free_parts(px);
+    return rc;
+}
+
+struct ag_retire {
+    struct ag_front *front;
+    long timeout_s;
+};
+
+/* Lets the old daemon finish its in-flight requests, then stops it (closing idle keep-alive
+ * connections, which clients simply re-open). */
+static void *ag_proxy_retire_main(void *arg)
+{
+    struct ag_retire *r = arg;
+    uint64_t deadline = ag_front_now_ms() + (uint64_t)r->timeout_s * 1000u;
+    while (atomic_load(&r->front->inflight) > 0 && ag_front_now_ms() < deadline)
+        usleep(20 * 1000);
+    ag_front_free(r->front);
+    free(r);
+    return NULL;
+}
+
+static void ag_proxy_retire(struct ag_front *f, long timeout_s)
+{
+    struct ag_retire *r = calloc(1, sizeof(*r));
+    if (!r)
+        abort();
+    r->front = f;
+    r->timeout_s = timeout_s > 0 ? timeout_s : 30;
+    pthread_t t;
+    if (pthread_create(&t, NULL, ag_proxy_retire_main, r) == 0) {
+        pthread_detach(t);
+    } else {
+        ag_proxy_retire_main(r);
+    }
+}
+
+static bool ag_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag_err *err)
+{
+    pthread_mutex_lock(&ag_reload_lock);
+    struct ag_runtime *cur = ag_proxy_runtime(px);
+    struct ag_runtime *nrt = NULL;
+    enum ag_rc rc = ag_runtime_new(cfg, cur, &nrt, err);
+    if (rc != AG_OK)
+        goto out;
+    if (ag_front_needs_restart(cur->cfg, cfg)) {
+        struct ag_front *old = px->front, *nf = NULL;
+        bool same_addr = ag_same(cur->cfg->listen, cfg->listen);
+        int fd = -1;
+        if (same_addr)
+            fd = ag_front_quiesce(old);
+        rc = ag_front_start(px, cfg, fd, &nf, err);
+        if (rc != AG_OK && fd >= 0) {
+            /* keep serving with what we had (the old certificate) on the same socket */
+            struct ag_err e2 = {0};
+            if (ag_front_start(px, cur->cfg, fd, &nf, &e2) != AG_OK) {
+                ag_log(AG_LOG_ERROR, NULL, "cannot resume serving after a failed reload: %s",
+                       e2.msg);
+                close(fd);
+                nf = NULL;
+            }
+        }
+        if (rc != AG_OK) {
+            ag_runtime_unref(nrt);
+            if (nf) {
+                px->front = nf;
+                ag_proxy_retire(old, cur->cfg->server.drain_timeout_s);
+            }
+            goto out;
+        }
+        px->front = nf;
+        px->bound_port = nf->port;
+        ag_proxy_retire(old, cur->cfg->server.drain_timeout_s);
+    }
+    pthread_mutex_lock(&px->rt_lock);
+    struct ag_runtime *old_rt = px->rt;
+    px->rt = nrt;
+    pthread_mutex_unlock(&px->rt_lock);
+    ag_runtime_unref(old_rt);
+    atomic_fetch_add(&px->rt_gen, 1);
+    ag_proxy_log_level(cfg);
+    ag_proxy_sync_pool(px, cfg);
+    ag_token_cache_clear(px->tc);
+    if (nrt->keys == cur->keys) {
+        struct ag_err e2 = {0};
+        if (ag_keycache_refresh(nrt->keys->kc, &e2) != AG_OK)
+            ag_log(AG_LOG_WARN, NULL, "key refresh on reload failed (old keys kept): %s", e2.msg);
+    }
+    ag_health_kick(px->health);
+out:
+    ag_runtime_unref(cur);
+    pthread_mutex_unlock(&ag_reload_lock);
+    return rc;
+}
+
+int ag_proxy_drain_and_free(struct ag_proxy *px, long timeout_s)
+{
+    atomic_store(&px->draining, true);
+    int fd = ag_front_quiesce(px->front);
+    if (fd >= 0)
+        close(fd);
+    uint64_t deadline = ag_front_now_ms() + (uint64_t)(timeout_s > 0 ? timeout_s : 0) * 1000u;
+    while (atomic_load(&px->inflight) > 0 && ag_front_now_ms() < deadline)
+        usleep(20 * 1000);
+    int left = atomic_load(&px->inflight);
+    ag_health_stop(px->health);
+    px->health = NULL;
+    /* finishes every transfer and resumes its connection, so none is left suspended */
+    ag_upstream_free(px->up);
+    px->up = NULL;
+    uint64_t grace = ag_front_now_ms() + 1000u;
+    while (atomic_load(&px->inflight) > 0 && ag_front_now_ms() < grace)
+        usleep(10 * 1000);
+    ag_proxy_free_parts(px);
+    return left;
+}
