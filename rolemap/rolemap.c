@@ -22,7 +22,6 @@ struct ag_rolemap {
     size_t n_rules;
     struct ag_rolemap_rule *rules; /* sorted by idp_role (strcmp) for bsearch */
     char *unmapped;                /* NULL: deny */
-    size_t max_airflow_roles;      /* distinct Airflow roles the rules can grant, plus unmapped */
 };
 
 /* Checks a role name from config or claims: non-empty, bounded, no NUL or control characters
@@ -101,7 +100,6 @@ static enum ag_rc ag_rolemap_compile_rules(struct ag_arena *a, const struct ag_c
     size_t n = cfg->roles.n_rules;
     m->n_rules = n;
     m->rules = ag_arena_calloc(a, n ? n : 1, sizeof(*m->rules));
-    size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         const struct ag_role_rule *src = &cfg->roles.rules[i];
         const char *idp = src->idp_role ? src->idp_role : "";
@@ -125,14 +123,12 @@ static enum ag_rc ag_rolemap_compile_rules(struct ag_arena *a, const struct ag_c
             if (!dup)
                 r->airflow_roles.items[r->airflow_roles.n++] = ag_arena_strdup(a, role);
         }
-        total += r->airflow_roles.n;
     }
     qsort(m->rules, n, sizeof(*m->rules), ag_rule_cmp);
     for (size_t i = 1; i < n; i++)
         if (strcmp(m->rules[i - 1].idp_role, m->rules[i].idp_role) == 0)
             return ag_err_set(err, AG_ECONF, "roles.map: IdP role '%s' is mapped twice",
                               m->rules[i].idp_role);
-    m->max_airflow_roles = total + 1;
     return AG_OK;
 }
 
@@ -395,6 +391,23 @@ static void ag_apply_order(struct ag_apply *ap, const struct ag_strlist *granted
     }
 }
 
+/* Upper bound of the role values the paths hold, capped at the limit (ag_apply_path reports
+ * anything beyond it, and bad values, on the real pass). */
+static size_t ag_apply_count_values(const struct ag_rolemap *m, const json_t *claims)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < m->n_paths; i++) {
+        const json_t *v = NULL;
+        struct ag_err ignored;
+        if (ag_rolemap_path_lookup(m->paths[i], claims, &v, &ignored) != AG_ROLEMAP_FOUND)
+            continue;
+        total += json_is_array(v) ? json_array_size(v) : 1;
+        if (total >= AG_ROLEMAP_MAX_ROLES)
+            return AG_ROLEMAP_MAX_ROLES;
+    }
+    return total;
+}
+
 enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
                             struct ag_identity **out, struct ag_err *err)
 {
@@ -408,8 +421,10 @@ enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, cons
     if (rc != AG_OK)
         return rc;
 
-    ag_strset_init(&ap.idp_seen, a, AG_ROLEMAP_MAX_ROLES);
-    id->idp_roles.items = ag_arena_calloc(a, AG_ROLEMAP_MAX_ROLES, sizeof(char *));
+    /* Sized from what the token holds (this runs per request), never above the limit. */
+    size_t max_values = ag_apply_count_values(m, claims);
+    ag_strset_init(&ap.idp_seen, a, max_values);
+    id->idp_roles.items = ag_arena_calloc(a, max_values ? max_values : 1, sizeof(char *));
     for (size_t i = 0; i < m->n_paths; i++) {
         rc = ag_apply_path(&ap, m->paths[i], claims, err);
         if (rc != AG_OK)
@@ -417,13 +432,19 @@ enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, cons
     }
 
     /* Each distinct IdP role grants at most its rule's roles; the set keeps them unique. */
+    size_t n_idp = id->idp_roles.n, max_granted = 1;
+    const struct ag_rolemap_rule **found = ag_arena_calloc(a, n_idp ? n_idp : 1, sizeof(*found));
+    for (size_t i = 0; i < n_idp; i++) {
+        found[i] = ag_rolemap_rule_find(m, id->idp_roles.items[i]);
+        max_granted += found[i] ? found[i]->airflow_roles.n : 0;
+    }
     struct ag_strset granted_seen;
-    ag_strset_init(&granted_seen, a, m->max_airflow_roles);
+    ag_strset_init(&granted_seen, a, max_granted);
     struct ag_strlist granted = {0};
-    granted.items = ag_arena_calloc(a, m->max_airflow_roles, sizeof(char *));
-    for (size_t i = 0; i < id->idp_roles.n; i++) {
+    granted.items = ag_arena_calloc(a, max_granted, sizeof(char *));
+    for (size_t i = 0; i < n_idp; i++) {
         const char *role = id->idp_roles.items[i];
-        const struct ag_rolemap_rule *r = ag_rolemap_rule_find(m, role);
+        const struct ag_rolemap_rule *r = found[i];
         struct ag_rolemap_step *s =
             ag_apply_step(&ap, r ? AG_ROLEMAP_STEP_RULE : AG_ROLEMAP_STEP_NO_RULE);
         s->idp_role = role;
