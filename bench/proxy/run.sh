@@ -17,7 +17,7 @@
 #   BENCH_PIN=0                 1: servers under test on CPU 0, wrk + upstream + IdP on CPU 1
 #   BENCH_SKIP_DEPS=0           1: do not run scripts/deps.sh bench
 #   BENCH_KEEP=0                1: keep the work directory (configs, logs, raw wrk output)
-#   AIRGATE_BIN=build/release/airgate
+#   BENCH_AIRGATE_BIN=build/release/airgate
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,7 +46,7 @@ idle_conns=${BENCH_IDLE_CONNECTIONS:-10000}
 idle_hold=${BENCH_IDLE_HOLD_SECONDS:-5}
 peers=${BENCH_PEERS:-nginx apache airgate}
 pin=${BENCH_PIN:-0}
-airgate_bin=${AIRGATE_BIN:-$repo/build/release/airgate}
+airgate_bin=${BENCH_AIRGATE_BIN:-$repo/build/release/airgate}
 num BENCH_SECONDS "$seconds" 1 600
 num BENCH_WARMUP_SECONDS "$warmup" 0 60
 num BENCH_THREADS "$threads" 1 64
@@ -271,7 +271,7 @@ if [[ " $peers " == *" apache "* ]]; then
   if wait_port apache "$apache_port" "${pid_of[apache]}"; then avail[apache]=1 reason[apache]=""; else reason[apache]="did not start: $(tail_of "$work/apache.stderr" "$work/apache/error.log")"; fi
 fi
 if [[ " $peers " == *" airgate "* ]]; then
-  if [ ! -x "$airgate_bin" ] && [ -z "${AIRGATE_BIN:-}" ]; then
+  if [ ! -x "$airgate_bin" ] && [ -z "${BENCH_AIRGATE_BIN:-}" ]; then
     log "building airgate (release preset)"
     (cd "$repo" && cmake --preset release >/dev/null && cmake --build --preset release >/dev/null) ||
       log "airgate build failed"
@@ -279,7 +279,9 @@ if [[ " $peers " == *" airgate "* ]]; then
   if [ ! -x "$airgate_bin" ]; then
     reason[airgate]="no binary at ${airgate_bin#"$repo"/}"
   else
-    start airgate server "$airgate_bin" serve -c "$work/airgate.yaml"
+    # airgate reads AIRGATE_* variables as config keys: none from the caller's environment.
+    mapfile -t unset_env < <(env | sed -n 's/^\(AIRGATE_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
+    start airgate server env "${unset_env[@]}" "$airgate_bin" serve -c "$work/airgate.yaml"
     if wait_port airgate "$airgate_port" "${pid_of[airgate]}"; then
       avail[airgate]=1 reason[airgate]=""
     else
