@@ -25,6 +25,11 @@ static void ag_config_origins_keep(struct ag_conf_ctx *ctx)
 
 enum ag_rc ag_config_load(const char *path, char *const *envp, struct ag_config **out, FILE *errs)
 {
+    if (!path || !*path) {
+        if (errs)
+            fputs("airgate: no config file given\n", errs);
+        return AG_ECONF;
+    }
     struct ag_arena *arena = ag_arena_new(16384);
     struct ag_config *c = ag_arena_calloc(arena, 1, sizeof(*c));
     c->arena = arena;

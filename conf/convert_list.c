@@ -18,6 +18,12 @@ static void *ag_field(struct ag_conf_ctx *ctx, size_t off)
     return (char *)ctx->cfg + off;
 }
 
+/* Stores an array pointer into a config field given by offset. */
+static void ag_field_set_ptr(struct ag_conf_ctx *ctx, size_t off, void *p)
+{
+    memcpy(ag_field(ctx, off), &p, sizeof(void *));
+}
+
 /* The list node, or NULL after reporting (not a list, too long, an item not a single value). */
 static const struct ag_ynode *ag_need_list(struct ag_conf_ctx *ctx, size_t idx,
                                            const struct ag_ynode *n, const char *key)
@@ -251,7 +257,7 @@ void ag_conf_conv_cidrlist(struct ag_conf_ctx *ctx, size_t idx, const struct ag_
         count++;
     }
     memcpy(ag_field(ctx, o->off), &count, sizeof(count));
-    memcpy(ag_field(ctx, o->off2), &items, sizeof(items));
+    ag_field_set_ptr(ctx, o->off2, items);
 }
 
 /* IdP role names end up comma-separated in X-Forwarded-Groups, hence no commas. */
@@ -351,5 +357,5 @@ void ag_conf_conv_rolemap(struct ag_conf_ctx *ctx, size_t idx, const struct ag_y
         rules[count++].idp_role = ag_arena_strdup(ctx->cfg->arena, k->str);
     }
     memcpy(ag_field(ctx, o->off), &count, sizeof(count));
-    memcpy(ag_field(ctx, o->off2), &rules, sizeof(rules));
+    ag_field_set_ptr(ctx, o->off2, rules);
 }

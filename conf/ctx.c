@@ -25,8 +25,15 @@ void ag_conf_error(struct ag_conf_ctx *ctx, struct ag_conf_loc loc, const char *
         fprintf(ctx->errs, "env %s: ", loc.env);
     else
         fprintf(ctx->errs, "%s:%d: ", ctx->path, loc.line > 0 ? loc.line : 1);
-    if (key)
-        fprintf(ctx->errs, "%s: ", key);
+    if (key) {
+        /* Keys come from the file: keep terminal control bytes out, and long keys short. */
+        size_t i = 0;
+        for (; key[i] && i < 100; i++) {
+            unsigned char c = (unsigned char)key[i];
+            fputc(c < 0x20 || c == 0x7f ? '?' : c, ctx->errs);
+        }
+        fputs(key[i] ? "...: " : ": ", ctx->errs);
+    }
     va_list ap;
     va_start(ap, fmt);
     vfprintf(ctx->errs, fmt, ap);

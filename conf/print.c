@@ -110,9 +110,10 @@ static void ag_print_value(FILE *out, const struct ag_config *c, const struct ag
     }
     case AG_OPT_CIDRLIST: {
         size_t n;
-        const struct ag_cidr *v;
+        const void *pv;
         memcpy(&n, base + o->off, sizeof(n));
-        memcpy(&v, base + o->off2, sizeof(v));
+        memcpy(&pv, base + o->off2, sizeof(void *));
+        const struct ag_cidr *v = pv;
         fputc('[', out);
         for (size_t i = 0; i < n; i++) {
             char a[INET6_ADDRSTRLEN];

@@ -86,7 +86,7 @@ static void ag_check_oidc(struct ag_conf_ctx *ctx)
     if (algs->items && algs->n == 0)
         ag_conf_error(ctx, ag_loc_key(ctx, "oidc.allowed_algs"), "oidc.allowed_algs",
                       "must list at least one algorithm");
-    for (size_t i = 0; i < algs->n; i++) {
+    for (size_t i = 0; algs->items && i < algs->n; i++) {
         const char *a = algs->items[i];
         int known = 0;
         for (size_t k = 0; ag_known_algs[k]; k++)

@@ -539,3 +539,15 @@ Test(bad, every_error_is_reported)
                "CFG:8: session.cookie_secret: is too short: at least 32 bytes are required "
                "(generate one with: openssl rand -base64 32)\n");
 }
+
+Test(bad, control_bytes_in_key_are_not_echoed)
+{
+    EXPECT_ERR(BASE "\"evil\\e[31m\": 1\n", "CFG:12: evil?[31m: unknown key\n");
+}
+
+Test(bad, no_path)
+{
+    struct ag_config *c = NULL;
+    cr_assert_eq(ag_config_load(NULL, no_env, &c, NULL), AG_ECONF);
+    cr_assert_null(c);
+}
