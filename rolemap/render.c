@@ -98,35 +98,41 @@ json_t *ag_rolemap_identity_to_json(struct ag_arena *a, const struct ag_identity
     return o;
 }
 
-/* Decodes the UTF-8 sequence at s (jansson strings are valid UTF-8); returns its length. */
+/* Decodes the UTF-8 sequence at s; returns its length. Anything that is not well-formed UTF-8
+ * (stray continuation, truncated or overlong sequence, surrogate, beyond U+10FFFF) gives
+ * U+FFFD for one byte, so raw invalid bytes never reach the terminal. */
 static size_t ag_render_utf8(const unsigned char *s, unsigned *cp)
 {
     if (s[0] < 0x80) {
         *cp = s[0];
         return 1;
     }
-    if ((s[0] & 0xe0) == 0xc0 && s[1]) {
-        *cp = ((s[0] & 0x1fu) << 6) | (s[1] & 0x3fu);
-        return 2;
+    size_t n = (s[0] & 0xe0) == 0xc0   ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
+    unsigned v = n == 2 ? s[0] & 0x1fu : n == 3 ? s[0] & 0x0fu : s[0] & 0x07u;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            n = 0; /* also stops at the NUL terminator */
+            break;
+        }
+        v = (v << 6) | (s[i] & 0x3fu);
     }
-    if ((s[0] & 0xf0) == 0xe0 && s[1] && s[2]) {
-        *cp = ((s[0] & 0x0fu) << 12) | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
-        return 3;
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (n == 0 || v < min[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
+        *cp = 0xfffd;
+        return 1;
     }
-    if ((s[0] & 0xf8) == 0xf0 && s[1] && s[2] && s[3]) {
-        *cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3fu) << 12) | ((s[2] & 0x3fu) << 6) |
-              (s[3] & 0x3fu);
-        return 4;
-    }
-    *cp = 0xfffd; /* not UTF-8: show one replacement and move on */
-    return 1;
+    *cp = v;
+    return n;
 }
 
 static int ag_render_invisible(unsigned cp)
 {
     return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
            (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff || cp < 0x20 || cp == 0x7f ||
-           (cp >= 0x80 && cp <= 0x9f) || cp == 0xfffd;
+           (cp >= 0x80 && cp <= 0x9f) || cp == 0xfffd; /* U+FFFD: shown as an escape, not a glyph */
 }
 
 enum ag_rc ag_rolemap_append_display(struct ag_buf *b, const char *s)

@@ -122,3 +122,22 @@ Test(render, human_output_bounded_by_buffer)
     ag_buf_release(&b, 0);
     ag_arena_free(a);
 }
+
+Test(render, display_escapes_invisible_and_invalid_bytes)
+{
+    struct ag_buf b;
+    ag_buf_init(&b, 0);
+    /* BOM, zero-width joiner, LRI, a C1 control, a truncated sequence and an invalid lead byte;
+     * ordinary non-ASCII passes through. */
+    cr_assert_eq(ag_rolemap_append_display(&b, "\xef\xbb\xbf"
+                                               "a\xe2\x80\x8d"
+                                               "b\xe2\x81\xa6"
+                                               "c\xc2\x85"
+                                               "d\xe2\x82"
+                                               "\xff"
+                                               "\xc3\xa9\xf0\x9f\x9a\x80"),
+                 AG_OK);
+    cr_assert_str_eq(b.data, "\\u{FEFF}a\\u{200D}b\\u{2066}c\\u{0085}d\\u{FFFD}\\u{FFFD}\\u{FFFD}"
+                             "\xc3\xa9\xf0\x9f\x9a\x80");
+    ag_buf_release(&b, 0);
+}
