@@ -433,7 +433,8 @@ enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, cons
 
     /* Each distinct IdP role grants at most its rule's roles; the set keeps them unique. */
     size_t n_idp = id->idp_roles.n, max_granted = 1;
-    const struct ag_rolemap_rule **found = ag_arena_calloc(a, n_idp ? n_idp : 1, sizeof(*found));
+    const struct ag_rolemap_rule **found =
+        ag_arena_calloc(a, n_idp ? n_idp : 1, sizeof(const struct ag_rolemap_rule *));
     for (size_t i = 0; i < n_idp; i++) {
         found[i] = ag_rolemap_rule_find(m, id->idp_roles.items[i]);
         max_granted += found[i] ? found[i]->airflow_roles.n : 0;
