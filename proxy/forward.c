@@ -275,6 +275,8 @@ static enum MHD_Result ag_forward_respond(struct ag_preq *p)
         if (!ag_hdr_drop_response(f->resp_headers[i].name, conn_vals, n_conn))
             MHD_add_response_header(r, f->resp_headers[i].name, f->resp_headers[i].value);
     }
+    for (size_t i = 0; i < p->extra.n_headers; i++) /* renewed session cookies */
+        MHD_add_response_header(r, p->extra.headers[i].name, p->extra.headers[i].value);
     if (atomic_load(&p->px->draining))
         MHD_add_response_header(r, "Connection", "close");
     p->status = status;

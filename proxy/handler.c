@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "auth/assertion.h"
+#include "auth/login.h"
 #include "auth/token_cache.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -211,10 +212,17 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
         return ag_handler_send(p, &resp);
     }
     p->route = AG_ROUTE_PROXY;
+    if (p->rt->login) {
+        /* login endpoints (under /oauth2/, Airflow's /logout/) come before authentication */
+        struct ag_http_response resp = {0};
+        if (ag_login_handle(p->rt->login, p->arena, &p->req, &resp)) {
+            p->route = AG_ROUTE_LOGIN;
+            return ag_handler_send(p, &resp);
+        }
+    }
     if (strncmp(p->req.path, "/oauth2/", 8) == 0) {
-        /* the browser login is not part of this build yet */
         p->route = AG_ROUTE_LOGIN;
-        return ag_handler_error(p, 404, "not_found", "the browser login is not available");
+        return ag_handler_error(p, 404, "not_found", "no such airgate endpoint");
     }
     /* body size known up front */
     const char *cl = ag_http_header_get(&p->req, "Content-Length");
@@ -225,8 +233,17 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
             return ag_handler_error(p, 413, "payload_too_large",
                                     "the request body is larger than this server accepts");
     }
-    struct ag_gate_result g;
-    ag_gate_check(p->rt, px->tc, p->arena, &p->req, &g);
+    struct ag_gate_result g = {0};
+    struct ag_login_result lr = {0};
+    if (p->rt->login) /* the session cookie is checked before a bearer token */
+        ag_login_session_check(p->rt->login, p->arena, &p->req, &p->extra, &lr);
+    if (lr.verdict == AG_LOGIN_ALLOW || lr.verdict == AG_LOGIN_DENY) {
+        g.decision = lr.verdict == AG_LOGIN_ALLOW ? AG_DECISION_ALLOW : AG_DECISION_DENY;
+        g.id = lr.id;
+        g.why = lr.why;
+    } else {
+        ag_gate_check(p->rt, px->tc, p->arena, &p->req, &g);
+    }
     ag_metrics_decision(g.decision);
     if (g.id) {
         p->user = g.id->username;
@@ -235,6 +252,13 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
     }
     if (g.decision != AG_DECISION_ALLOW) {
         ag_log(AG_LOG_DEBUG, &p->lctx, "refused: %s", g.why);
+        if (lr.verdict == AG_LOGIN_DENY) /* the session check built the 403 */
+            return ag_handler_send(p, &p->extra);
+        if (g.decision == AG_DECISION_NO_CREDENTIALS && p->rt->login) {
+            /* login redirect (navigation) or 401 JSON; keeps cookie clears in p->extra */
+            ag_login_challenge(p->rt->login, p->arena, &p->req, &p->extra);
+            return ag_handler_send(p, &p->extra);
+        }
         struct ag_http_response resp = {0};
         ag_gate_refusal(p->rt, p->arena, &p->req, &g, &resp);
         return ag_handler_send(p, &resp);

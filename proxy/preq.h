@@ -32,6 +32,7 @@ struct ag_preq {
     bool too_large;  /* streamed body went over the limit */
     bool pending;    /* resp is answered at the next call, once the (empty) body is read */
     struct ag_http_response resp;
+    struct ag_http_response extra; /* headers for the forwarded answer (session Set-Cookie) */
     int status;
     unsigned long long bytes_out, body_in;
     uint64_t t0_us;

@@ -8,6 +8,7 @@
 #include "auth/keycache.h"
 #include "core/arena.h"
 #include "core/log.h"
+#include "auth/login.h"
 #include "rolemap/rolemap.h"
 
 static void ag_kc_holder_unref(struct ag_kc_holder *h)
@@ -94,6 +95,9 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
         if (rc != AG_OK)
             goto fail;
     }
+    rc = ag_login_new(cfg, rt->keys->kc, rt->rolemap, &rt->login, err);
+    if (rc != AG_OK)
+        goto fail;
     *out = rt;
     return AG_OK;
 fail:
@@ -111,6 +115,7 @@ void ag_runtime_unref(struct ag_runtime *rt)
 {
     if (!rt || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
         return;
+    ag_login_free(rt->login);
     ag_kc_holder_unref(rt->keys);
     ag_assertion_signer_free(rt->signer);
     ag_arena_free(rt->arena);

@@ -14,6 +14,7 @@
 struct ag_keycache;
 struct ag_rolemap;
 struct ag_assertion_signer;
+struct ag_login;
 struct ag_arena;
 
 /** The key cache, shared between runtimes while the issuer stays the same. */
@@ -29,6 +30,7 @@ struct ag_runtime {
     struct ag_jwt_policy policy;
     struct ag_kc_holder *keys;
     struct ag_assertion_signer *signer; /* NULL when the signer is not built in */
+    struct ag_login *login;             /* browser login and sessions (auth/login.h) */
     atomic_int refs;
 };
 
