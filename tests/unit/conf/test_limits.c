@@ -94,3 +94,55 @@ Test(limits, many_errors_stay_bounded)
     free(e);
     free(y);
 }
+
+/* Deterministic mutations of a valid config (bounded: 1500 rounds): every result is either a
+ * valid config or errors that are all "CFG:LINE: ..." lines; nothing crashes (ASan build too). */
+Test(limits, mutated_configs_never_crash)
+{
+    static const char base[] = BASE "trusted_proxies: [\"10.0.0.0/8\", \"::1\"]\n"
+                                    "log: { level: debug, format: text }\n";
+    static const char junk[] = "{}[]:,-&*!|>'\"#%@`\n \t\\\xc3\xa9\xff";
+    unsigned long long seed = 0x9e3779b97f4a7c15ull;
+    size_t valid = 0, invalid = 0;
+    for (int round = 0; round < 1500; round++) {
+        char buf[sizeof(base) + 64];
+        size_t len = sizeof(base) - 1;
+        memcpy(buf, base, len);
+        int edits = 1 + round % 4;
+        for (int e = 0; e < edits; e++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(seed >> 33) % len;
+            unsigned op = (unsigned)(seed >> 20) % 3;
+            char c = junk[(seed >> 40) % (sizeof(junk) - 1)];
+            if (op == 0) {
+                buf[pos] = c; /* replace */
+            } else if (op == 1 && len + 1 < sizeof(buf)) {
+                memmove(buf + pos + 1, buf + pos, len - pos); /* insert */
+                buf[pos] = c;
+                len++;
+            } else if (len > 1) {
+                memmove(buf + pos, buf + pos + 1, len - pos - 1); /* delete */
+                len--;
+            }
+        }
+        char *p = ct_write("mutant.yaml", buf, len);
+        char *err = ct_errors_file(p, no_env);
+        if (!err) {
+            valid++;
+        } else {
+            invalid++;
+            cr_assert(err[0] != '\0', "failure without a message");
+            for (char *line = err; *line;) {
+                char *nl = strchr(line, '\n');
+                cr_assert_not_null(nl, "error output must end in a newline: %s", err);
+                cr_assert(strncmp(line, "CFG:", 4) == 0, "bad error line: %.*s", (int)(nl - line),
+                          line);
+                line = nl + 1;
+            }
+            free(err);
+        }
+        free(p);
+    }
+    /* the mix must exercise both outcomes, or the mutations are not doing anything */
+    cr_assert(valid > 0 && invalid > 0, "valid %zu invalid %zu", valid, invalid);
+}
