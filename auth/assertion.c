@@ -408,7 +408,7 @@ static enum ag_rc ag_assertion_payload(const struct ag_assertion_signer *s,
         rc = ag_assertion_json_array(b, "groups", c->groups, c->n_groups);
     if (rc == AG_OK)
         rc = ag_buf_printf(b, ",\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld,\"jti\":\"%s\"}",
-                           (long long)now, (long long)now, (long long)(now + s->ttl), jti);
+                           (long long)now, (long long)now, (long long)now + (long long)s->ttl, jti);
     return rc;
 }
 
@@ -486,7 +486,7 @@ enum ag_rc ag_assertion_sign(struct ag_assertion_signer *s, struct ag_arena *are
         return ag_err_set(err, AG_EINVAL, "assertion: missing argument");
     if ((c->n_roles && !c->roles) || (c->n_groups && !c->groups))
         return ag_err_set(err, AG_EINVAL, "assertion: role list is NULL");
-    uint8_t id[32];
+    uint8_t id[32] = {0};
     enum ag_rc rc = ag_assertion_identity(c, id, err);
     if (rc != AG_OK)
         return rc;

@@ -60,16 +60,21 @@ int main(int argc, char **argv)
     const char *roles[AG_TOOL_MAX_LIST], *groups[AG_TOOL_MAX_LIST];
     size_t nr = 0, ng = 0;
     long long now = (long long)time(NULL), v = 0;
+    struct ag_assertion_signer *s = NULL;
+    struct ag_err err = {0};
+    int rc = 2;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i], *a = i + 1 < argc ? argv[i + 1] : NULL;
         if (!a) {
             fprintf(stderr, "ag_assertion_tool: %s needs a value\n", o);
-            return 2;
+            goto out;
         }
         i++;
-        if (strcmp(o, "--secret-file") == 0 && ag_tool_read(a, &c.session.cookie_secret) == 0)
+        if (strcmp(o, "--secret-file") == 0 && !c.session.cookie_secret.data &&
+            ag_tool_read(a, &c.session.cookie_secret) == 0)
             continue;
-        if (strcmp(o, "--key-file") == 0 && ag_tool_read(a, &c.assertion.key) == 0)
+        if (strcmp(o, "--key-file") == 0 && !c.assertion.key.data &&
+            ag_tool_read(a, &c.assertion.key) == 0)
             continue;
         if (strcmp(o, "--iss") == 0)
             c.public_url = (char *)a;
@@ -95,7 +100,7 @@ int main(int argc, char **argv)
             groups[ng++] = a;
         else {
             fprintf(stderr, "ag_assertion_tool: bad option or value: %s %s\n", o, a);
-            return 2;
+            goto out;
         }
     }
     id.roles = roles;
@@ -103,9 +108,7 @@ int main(int argc, char **argv)
     id.groups = groups;
     id.n_groups = ng;
 
-    struct ag_assertion_signer *s = NULL;
-    struct ag_err err = {0};
-    int rc = 1;
+    rc = 1;
     if (ag_assertion_signer_new(&c, &s, &err) != AG_OK) {
         fprintf(stderr, "ag_assertion_tool: %s\n", err.msg);
         goto out;
