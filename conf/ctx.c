@@ -28,11 +28,11 @@ void ag_conf_error(struct ag_conf_ctx *ctx, struct ag_conf_loc loc, const char *
     if (key) {
         /* Keys come from the file: keep terminal control bytes out, and long keys short. */
         size_t i = 0;
-        for (; key[i] && i < 100; i++) {
+        for (; i < 100 && key[i]; i++) {
             unsigned char c = (unsigned char)key[i];
             fputc(c < 0x20 || c == 0x7f ? '?' : c, ctx->errs);
         }
-        fputs(key[i] ? "...: " : ": ", ctx->errs);
+        fputs(i == 100 && key[i] ? "...: " : ": ", ctx->errs);
     }
     va_list ap;
     va_start(ap, fmt);

@@ -109,11 +109,9 @@ static void ag_print_value(FILE *out, const struct ag_config *c, const struct ag
         break;
     }
     case AG_OPT_CIDRLIST: {
-        size_t n;
-        const void *pv;
-        memcpy(&n, base + o->off, sizeof(n));
-        memcpy(&pv, base + o->off2, sizeof(void *));
-        const struct ag_cidr *v = pv;
+        /* trusted_proxies is the only CIDR list */
+        size_t n = c->n_trusted_proxies;
+        const struct ag_cidr *v = c->trusted_proxies;
         fputc('[', out);
         for (size_t i = 0; i < n; i++) {
             char a[INET6_ADDRSTRLEN];
