@@ -158,3 +158,31 @@ def user_info(claims):
         "roles": list(claims.get("roles", [])),
         "groups": list(claims.get("groups", [])),
     }
+
+
+def main(argv=None):
+    """Command line, for operators and tests: verifies one assertion (argument or stdin, "-")
+    against airgate's JWKS and prints the claims as JSON. Exit 0 valid, 1 rejected, 2 usage."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description="Verify an X-Airgate-Assertion.")
+    p.add_argument("--jwks-url", required=True, help="airgate's /.well-known/airgate/jwks.json")
+    p.add_argument("--issuer", required=True, help="airgate's public_url")
+    p.add_argument("--audience", default="airflow", help="airgate's assertion.audience")
+    p.add_argument("--leeway", type=int, default=30)
+    p.add_argument("token", help='the assertion, or "-" to read it from stdin')
+    a = p.parse_args(argv)
+    token = sys.stdin.read().strip() if a.token == "-" else a.token
+    v = AirgateVerifier(jwks_url=a.jwks_url, issuer=a.issuer, audience=a.audience, leeway=a.leeway)
+    try:
+        claims = v.verify(token)
+    except AssertionRejected as e:
+        print("rejected: %s" % e, file=sys.stderr)
+        return 1
+    print(json.dumps({"claims": claims, "user": user_info(claims)}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -265,6 +265,30 @@ class AssertionTests(unittest.TestCase):
         self.assertEqual(info["first_name"], "Zoë")
         self.assertEqual(info["last_name"], "山田 \"Yamada\"")
 
+    def test_webserver_config_compiles(self):
+        """webserver_config.py needs Airflow to run; here it must at least be valid Python."""
+        import py_compile
+        path = os.path.join(SOURCE_DIR, "deploy", "airflow", "webserver_config.py")
+        py_compile.compile(path, cfile=os.path.join(self.tmpdir.name, "wc.pyc"), doraise=True)
+
+    def test_cli_exit_codes(self):
+        token = self.tool.sign()
+        jwks_file = os.path.join(self.tmpdir.name, "jwks.json")
+        with open(jwks_file, "w") as f:
+            f.write(self.jwks_doc)
+        url = "file://" + jwks_file
+        script = os.path.join(SOURCE_DIR, "deploy", "airflow", "airgate_assertion.py")
+        ok = subprocess.run([sys.executable, script, "--jwks-url", url, "--issuer", ISS, token],
+                            capture_output=True, text=True, timeout=30)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertEqual(json.loads(ok.stdout)["user"]["username"], "alice")
+        bad = subprocess.run([sys.executable, script, "--jwks-url", url, "--issuer", ISS,
+                              "--audience", "x", token], capture_output=True, text=True, timeout=30)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("audience", bad.stderr)
+        usage = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=30)
+        self.assertEqual(usage.returncode, 2)
+
     def test_user_info_fallbacks(self):
         info = aa.user_info({"sub": "svc-1", "roles": []})
         self.assertEqual(info["username"], "svc-1")
