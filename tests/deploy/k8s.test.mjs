@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const src = process.env.AG_SOURCE_DIR || resolve(here, '../..');
 const airgate = process.env.AG_AIRGATE || '';
 
-const probe = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
+// KUBECTL picks another build, e.g. Debian 12's kubectl 1.20 (kustomize 2.0.3) extracted with
+// `apt-get download kubernetes-client && dpkg -x kubernetes-client_*.deb kc`.
+const kubectl = process.env.KUBECTL || 'kubectl';
+const probe = spawnSync(kubectl, ['version', '--client'], { encoding: 'utf8' });
 if (probe.error) {
   console.log('SKIP: kubectl is not installed (Debian package: kubernetes-client)');
   process.exit(77);
@@ -40,7 +43,7 @@ const models = {
 };
 
 function render(dir) {
-  const r = spawnSync('kubectl', ['kustomize', join(src, dir)], { encoding: 'utf8' });
+  const r = spawnSync(kubectl, ['kustomize', join(src, dir)], { encoding: 'utf8' });
   assert.equal(r.status, 0, `kubectl kustomize ${dir} failed:\n${r.stderr}`);
   const docs = parseAllDocuments(r.stdout);
   for (const d of docs) assert.equal(d.errors.length, 0, `YAML error in the rendering: ${d.errors}`);
@@ -228,4 +231,17 @@ test('the strict field check catches a misspelt field', () => {
   const bad = structuredClone(one(objs, 'Deployment', 'airgate'));
   bad.spec.replicas = 'two';
   assert.throws(() => validate(bad), /replicas/);
+});
+
+// Debian 12's kubernetes-client is kubectl 1.20 with kustomize 2.0.3 inside: it rejects newer
+// kustomization fields and directories under `resources:`. Keep the files within what it reads
+// (checked here statically, so the rule holds whichever kubectl renders above).
+test('kustomizations stay readable by the kustomize in Debian 12 kubectl 1.20', () => {
+  for (const f of ['deploy/k8s/base/kustomization.yaml', 'deploy/k8s/overlays/gke/kustomization.yaml']) {
+    const k = parseYaml(readFileSync(join(src, f), 'utf8'));
+    for (const field of ['labels', 'patches', 'replacements', 'components', 'sortOptions', 'helmCharts'])
+      assert.equal(k[field], undefined, `${f}: '${field}' needs kustomize >= 3`);
+    for (const r of k.resources ?? []) assert.match(r, /\.ya?ml$/, `${f}: directory ${r} under resources`);
+    assert.ok(!('commonLabels' in k), `${f}: commonLabels would rewrite the Airflow pod selectors`);
+  }
 });
