@@ -17,6 +17,8 @@
 #   BENCH_PIN=0                 1: servers under test on CPU 0, wrk + upstream + IdP on CPU 1
 #   BENCH_SKIP_DEPS=0           1: do not run scripts/deps.sh bench
 #   BENCH_KEEP=0                1: keep the work directory (configs, logs, raw wrk output)
+#   BENCH_PERF=0                1: perf profile of airgate during each run -> bench/out/perf-*.txt
+#   BENCH_BUILD=1               0: do not (re)build build/release/airgate before measuring it
 #   BENCH_AIRGATE_BIN=build/release/airgate
 set -euo pipefail
 
@@ -271,10 +273,13 @@ if [[ " $peers " == *" apache "* ]]; then
   if wait_port apache "$apache_port" "${pid_of[apache]}"; then avail[apache]=1 reason[apache]=""; else reason[apache]="did not start: $(tail_of "$work/apache.stderr" "$work/apache/error.log")"; fi
 fi
 if [[ " $peers " == *" airgate "* ]]; then
-  if [ ! -x "$airgate_bin" ] && [ -z "${BENCH_AIRGATE_BIN:-}" ]; then
+  if [ -z "${BENCH_AIRGATE_BIN:-}" ] && [ "${BENCH_BUILD:-1}" = 1 ]; then
+    # Incremental: measures the tree as it is, and costs nothing when the binary is current.
     log "building airgate (release preset)"
-    (cd "$repo" && cmake --preset release >/dev/null && cmake --build --preset release >/dev/null) ||
-      log "airgate build failed"
+    if ! (cd "$repo" && { [ -f build/release/CMakeCache.txt ] || cmake --preset release >"$work/build.log" 2>&1; } &&
+      cmake --build --preset release -j"$ncpu" >>"$work/build.log" 2>&1); then
+      log "airgate release build failed (measuring the existing binary, if any): $(grep -m3 -E 'error|Error' "$work/build.log" | tr '\n' ' ')"
+    fi
   fi
   if [ ! -x "$airgate_bin" ]; then
     reason[airgate]="no binary at ${airgate_bin#"$repo"/}"
@@ -401,8 +406,21 @@ run_wrk() { # peer label conns path script measure(0|1) secs
     exec "$@"
   ) >"$raw" 2>&1 &
   load_pid=$!
+  local perf_pid=""
+  if [ "$measure" = 1 ] && [ "${BENCH_PERF:-0}" = 1 ] && [ "$p" = airgate ] && [ ! -e "$work/perf-$label-c$c.data" ]; then
+    # CPU profile of the server during this run (call graphs), reported next to the JSON.
+    perf record -q -F 999 -g -p "$pid" -o "$work/perf-$label-c$c.data" -- sleep "$secs" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   wait "$load_pid" || true
   load_pid=""
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf report -i "$work/perf-$label-c$c.data" --stdio --no-children -g none --sort comm,dso,sym \
+      --percent-limit 0.3 2>/dev/null |
+      grep -v '^$' | head -400 >"$out_dir/perf-airgate-$label-c$c.txt" || true
+    log "perf profile: bench/out/perf-airgate-$label-c$c.txt"
+  fi
   t1=$(cpu_ticks "$pid")
   [ "$measure" = 1 ] || return 0
   js=$(sed -n 's/^WRKJSON //p' "$raw" | tail -1)
