@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Chained hash table plus an insertion-order list: eviction drops the oldest entry, which for
  * tokens of one issuer (same lifetime) is also the one closest to expiry. */
@@ -203,4 +204,19 @@ void ag_token_cache_stats(struct ag_token_cache *tc, struct ag_token_cache_stats
     pthread_mutex_lock(&tc->mu);
     *out = tc->st;
     pthread_mutex_unlock(&tc->mu);
+}
+
+enum ag_rc ag_token_cache_verify(struct ag_token_cache *tc, struct ag_keycache *kc,
+                                 struct ag_arena *a, const struct ag_jwt_policy *p,
+                                 const char *token, size_t len, struct ag_jwt **out,
+                                 struct ag_err *err)
+{
+    int64_t now = p->now ? p->now : (int64_t)time(NULL);
+    uint64_t gen = ag_keycache_generation(kc);
+    if (ag_token_cache_get(tc, a, token, len, now, gen, out))
+        return AG_OK;
+    enum ag_rc rc = ag_keycache_verify(kc, a, p, token, len, out, err);
+    if (rc == AG_OK && p->check_claims)
+        ag_token_cache_put(tc, token, len, *out, gen);
+    return rc;
 }

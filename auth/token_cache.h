@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "auth/jwt.h"
+#include "auth/keycache.h"
 #include "core/arena.h"
 
 struct ag_token_cache;
@@ -31,6 +32,14 @@ bool ag_token_cache_get(struct ag_token_cache *tc, struct ag_arena *a, const cha
  * oldest entry when full. */
 void ag_token_cache_put(struct ag_token_cache *tc, const char *token, size_t len,
                         const struct ag_jwt *jwt, uint64_t generation);
+
+/** The bearer path: a cache hit under the key cache's current generation returns at once;
+ * otherwise ag_keycache_verify runs and a success is stored. Use one cache per policy (the
+ * proxy has one): hits are not re-checked against p. */
+enum ag_rc ag_token_cache_verify(struct ag_token_cache *tc, struct ag_keycache *kc,
+                                 struct ag_arena *a, const struct ag_jwt_policy *p,
+                                 const char *token, size_t len, struct ag_jwt **out,
+                                 struct ag_err *err) AG_WUR;
 
 /** Drops every entry. */
 void ag_token_cache_clear(struct ag_token_cache *tc);
