@@ -11,9 +11,10 @@ apt_build=(build-essential cmake pkg-config git ca-certificates openssl
   libmicrohttpd-dev libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev libyaml-dev
   libcriterion-dev)
 # Tests: sanitizer runtime, static analysis, the real IdP (Node), real upstreams, a real browser,
-# the deploy checks (kubectl kustomize, systemd-analyze, PyJWT as Airflow ships it).
+# the deploy checks (kubectl kustomize, systemd-analyze, PyJWT as Airflow ships it, Flask +
+# Flask-Login for webserver_config.py).
 apt_test=(clang clang-tidy cppcheck libclang-rt-14-dev chromium nginx curl
-  systemd python3 python3-jwt python3-cryptography)
+  systemd python3 python3-jwt python3-cryptography python3-flask python3-flask-login)
 # Benchmarks: load generator and the peers we compare against.
 apt_bench=(wrk apache2 libapache2-mod-auth-openidc hyperfine)
 

@@ -8,7 +8,8 @@ manager trust that assertion, and nothing else:
   (/.well-known/airgate/jwks.json), with airgate's issuer and the configured audience; plain
   identity headers (X-Forwarded-User, ...) are never trusted on their own;
 * the user is registered on first sight with name and email, and the roles are synced from the
-  assertion on every login (what AUTH_ROLES_SYNC_AT_LOGIN does in the usual AUTH_OAUTH recipe);
+  assertion on every login (what AUTH_ROLES_SYNC_AT_LOGIN does in the usual AUTH_OAUTH recipe)
+  and whenever the assertion's roles differ from the stored ones;
 * when the assertion names a different user than Airflow's session cookie (another person
   signed in to airgate in the same browser), the old Airflow session is dropped.
 
@@ -78,13 +79,19 @@ class AirgateSecurityManager(_BaseSecurityManager):
             abort(401)
         info = user_info(claims)
         if current_user.is_authenticated and current_user.username == info["username"]:
-            return
-        if current_user.is_authenticated:
+            # Same person: only touch the database when airgate's view of the roles changed
+            # (airgate re-evaluates them at every login and token refresh).
+            if sorted(r.name for r in current_user.roles) == sorted(set(info["roles"])):
+                return
+        elif current_user.is_authenticated:
             logout_user()  # a different person is signed in to airgate now
         user = self.airgate_sync_user(info)
         if user is None:
+            if current_user.is_authenticated:
+                logout_user()
             abort(403)
-        login_user(user, remember=False)
+        if not (current_user.is_authenticated and current_user.username == user.username):
+            login_user(user, remember=False)
         g.user = user
 
     def airgate_sync_user(self, info):
@@ -110,12 +117,21 @@ class AirgateSecurityManager(_BaseSecurityManager):
                 return None
             log.info("airgate: registered %s with roles %s", info["username"], info["roles"])
             return user
-        user.first_name = info["first_name"]
-        user.last_name = info["last_name"]
-        user.email = info["email"]
-        user.roles = roles
-        user.active = True
-        self.update_user(user)
+        fields = {
+            "first_name": info["first_name"],
+            "last_name": info["last_name"],
+            "email": info["email"],
+            "active": True,
+        }
+        same = all(getattr(user, k, None) == v for k, v in fields.items()) and sorted(
+            r.name for r in user.roles
+        ) == sorted(r.name for r in roles)
+        if not same:
+            for k, v in fields.items():
+                setattr(user, k, v)
+            user.roles = roles
+            self.update_user(user)
+            log.info("airgate: synced %s, roles %s", info["username"], [r.name for r in roles])
         return user
 
 
