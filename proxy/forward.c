@@ -277,7 +277,7 @@ static enum MHD_Result ag_forward_respond(struct ag_preq *p)
     }
     for (size_t i = 0; i < p->extra.n_headers; i++) /* renewed session cookies */
         MHD_add_response_header(r, p->extra.headers[i].name, p->extra.headers[i].value);
-    if (atomic_load(&p->px->draining))
+    if (atomic_load(&p->px->draining) || atomic_load(&p->front->retiring))
         MHD_add_response_header(r, "Connection", "close");
     p->status = status;
     p->queued = true;

@@ -238,7 +238,7 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, int 
     pthread_cond_init(&f->stop_cond, NULL);
 
     struct sockaddr_storage ss;
-    bool v6 = false;
+    bool v6 = false, handed = false;
     enum ag_rc rc = listen_fd < 0 ? ag_front_addr(cfg, &ss, &v6, err) : AG_OK;
     if (rc != AG_OK)
         goto fail;
@@ -284,6 +284,7 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, int 
             (void *)(uintptr_t) "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    handed = true; /* from here on libmicrohttpd owns listen_fd, also when it fails */
     f->d = MHD_start_daemon(flags, 0, NULL, NULL, ag_handler_access, f, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_NOTIFY_CONNECTION, ag_front_notify_conn, f,
                             MHD_OPTION_NOTIFY_COMPLETED, ag_handler_completed, f,
@@ -306,6 +307,8 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, int 
     *out = f;
     return AG_OK;
 fail:
+    if (!handed && listen_fd >= 0)
+        close(listen_fd);
     ag_front_free(f);
     return rc;
 }

@@ -48,7 +48,8 @@ struct ag_front {
     pthread_mutex_t conns_lock;
     struct ag_conn *conns;
     atomic_int n_conns;
-    atomic_int inflight; /* requests of this daemon between head and completion */
+    atomic_int inflight;  /* requests of this daemon between head and completion */
+    atomic_bool retiring; /* replaced by a reload: answers carry Connection: close */
     pthread_t reaper;
     atomic_bool stop;
     pthread_mutex_t stop_lock;

@@ -119,7 +119,7 @@ static bool ag_handler_no_body(const struct ag_http_request *req)
 
 static enum MHD_Result ag_handler_send(struct ag_preq *p, struct ag_http_response *resp)
 {
-    if (atomic_load(&p->px->draining))
+    if (atomic_load(&p->px->draining) || atomic_load(&p->front->retiring))
         ag_http_response_add_header(p->arena, resp, "Connection", "close");
     if (!p->pending && ag_handler_no_body(&p->req)) {
         p->pending = true;

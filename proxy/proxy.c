@@ -101,14 +101,21 @@ struct ag_retire {
     long timeout_s;
 };
 
-/* Lets the old daemon finish its in-flight requests, then stops it (closing idle keep-alive
- * connections, which clients simply re-open). */
+/* Lets the old daemon finish: its answers say Connection: close, so keep-alive clients move to
+ * the new daemon after their next request; after the drain deadline, idle connections are
+ * closed (in-flight ones get a few more seconds). */
 static void *ag_proxy_retire_main(void *arg)
 {
     struct ag_retire *r = arg;
+    atomic_store(&r->front->retiring, true);
     uint64_t deadline = ag_front_now_ms() + (uint64_t)r->timeout_s * 1000u;
-    while (atomic_load(&r->front->inflight) > 0 && ag_front_now_ms() < deadline)
+    for (;;) {
+        uint64_t now = ag_front_now_ms();
+        int conns = ag_front_connections(r->front), inflight = atomic_load(&r->front->inflight);
+        if (conns == 0 || (now >= deadline && inflight == 0) || now >= deadline + 5000u)
+            break;
         usleep(20 * 1000);
+    }
     ag_front_free(r->front);
     free(r);
     return NULL;
@@ -148,17 +155,20 @@ enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag
         int fd = -1;
         if (same_addr)
             fd = ag_front_quiesce(old);
-        rc = ag_front_start(px, cfg, fd, &nf, err);
+        /* each daemon gets its own descriptor of the listening socket: a daemon that fails to
+         * start closes the one it was given, and the fallback still has ours */
+        rc = ag_front_start(px, cfg, fd >= 0 ? dup(fd) : -1, &nf, err);
         if (rc != AG_OK && fd >= 0) {
             /* keep serving with what we had (the old certificate) on the same socket */
             struct ag_err e2 = {0};
-            if (ag_front_start(px, cur->cfg, fd, &nf, &e2) != AG_OK) {
+            if (ag_front_start(px, cur->cfg, dup(fd), &nf, &e2) != AG_OK) {
                 ag_log(AG_LOG_ERROR, NULL, "cannot resume serving after a failed reload: %s",
                        e2.msg);
-                close(fd);
                 nf = NULL;
             }
         }
+        if (fd >= 0)
+            close(fd);
         if (rc != AG_OK) {
             ag_runtime_unref(nrt);
             if (nf) {
