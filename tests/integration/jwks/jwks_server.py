@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A tiny JWKS + discovery server for the key-rotation tests.
 
-Usage: jwks_server.py DIR
-Binds 127.0.0.1 on a port chosen by the OS and prints one JSON line {"port": N, "issuer": URL}.
+Usage: jwks_server.py DIR [--tls]
+With --tls it serves HTTPS with DIR/tls.crt and DIR/tls.key. Binds 127.0.0.1 on a port chosen by the OS and prints one JSON line {"port": N, "issuer": URL}.
 Everything it serves is read from DIR at request time, so a test changes behaviour by writing files:
   DIR/jwks.json   the key set served at /jwks.json
   DIR/mode        ok (default) | down (503) | slow:SECONDS | malformed | giant | hang
@@ -11,12 +11,14 @@ GET /_count returns how many requests /jwks.json has received.
 """
 import json
 import os
+import ssl
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIR = sys.argv[1]
+SCHEME = "https" if "--tls" in sys.argv[2:] else "http"
 COUNT = {"jwks": 0}
 LOCK = threading.Lock()
 
@@ -47,7 +49,7 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def do_GET(self):
-        base = "http://127.0.0.1:%d" % self.server.server_address[1]
+        base = "%s://127.0.0.1:%d" % (SCHEME, self.server.server_address[1])
         if self.path == "/_count":
             with LOCK:
                 return self.send(200, str(COUNT["jwks"]), "text/plain")
@@ -84,8 +86,12 @@ class Server(ThreadingHTTPServer):
 
 def main():
     srv = Server(("127.0.0.1", 0), Handler)
+    if SCHEME == "https":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(DIR, "tls.crt"), os.path.join(DIR, "tls.key"))
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     port = srv.server_address[1]
-    print(json.dumps({"port": port, "issuer": "http://127.0.0.1:%d" % port}), flush=True)
+    print(json.dumps({"port": port, "issuer": "%s://127.0.0.1:%d" % (SCHEME, port)}), flush=True)
     srv.serve_forever()
 
 

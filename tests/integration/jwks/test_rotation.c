@@ -14,6 +14,7 @@
 
 #include "auth/http_fetch.h"
 #include "auth/keycache.h"
+#include "auth/token_cache.h"
 #include "core/log.h"
 #include "mint.h"
 
@@ -48,11 +49,8 @@ static void serve_keys(const char *a, const char *b)
     free(set);
 }
 
-static void server_start(void)
+static void server_spawn(int tls)
 {
-    snprintf(S.dir, sizeof(S.dir), "/tmp/ag-jwks-XXXXXX");
-    cr_assert_not_null(mkdtemp(S.dir));
-    put_file("mode", "ok");
     int out[2];
     cr_assert_eq(pipe(out), 0);
     S.pid = fork();
@@ -64,7 +62,7 @@ static void server_start(void)
                  src ? src : ".");
         dup2(out[1], 1);
         close(out[0]);
-        execlp("python3", "python3", script, S.dir, (char *)NULL);
+        execlp("python3", "python3", script, S.dir, tls ? "--tls" : (char *)NULL, (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -75,7 +73,15 @@ static void server_start(void)
     const char *p = strstr(line, "\"port\": ");
     cr_assert_not_null(p, "%s", line);
     S.port = (int)strtol(p + 8, NULL, 10);
-    snprintf(S.issuer, sizeof(S.issuer), "http://127.0.0.1:%d", S.port);
+    snprintf(S.issuer, sizeof(S.issuer), "%s://127.0.0.1:%d", tls ? "https" : "http", S.port);
+}
+
+static void server_start(void)
+{
+    snprintf(S.dir, sizeof(S.dir), "/tmp/ag-jwks-XXXXXX");
+    cr_assert_not_null(mkdtemp(S.dir));
+    put_file("mode", "ok");
+    server_spawn(0);
 }
 
 static void server_kill(void)
@@ -115,8 +121,8 @@ static void setup(void)
 static void teardown(void)
 {
     server_kill();
-    const char *names[] = {"jwks.json", "mode", "issuer"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *names[] = {"jwks.json", "mode", "issuer", "tls.crt", "tls.key"};
+    for (size_t i = 0; i < 5; i++) {
         char p[128];
         snprintf(p, sizeof(p), "%s/%s", S.dir, names[i]);
         unlink(p);
@@ -368,4 +374,77 @@ Test(rotation, cli_fetches_key_set_by_url)
     waitpid(pid, &st, 0);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
     free(tok);
+}
+
+/* The bearer path: the second presentation of a token is a cache hit; a rotation (new key set
+ * generation) makes the next one verify again. */
+Test(rotation, token_cache_in_front_of_key_cache)
+{
+    struct ag_keycache *kc = cache(-1, 1, 2000);
+    struct ag_err err;
+    cr_assert_eq(ag_keycache_start(kc, &err), AG_OK, "%s", err.msg);
+    struct ag_token_cache *tc = ag_token_cache_new(100);
+    char payload[256];
+    snprintf(payload, sizeof(payload), "{\"iss\":\"%s\",\"sub\":\"s\",\"exp\":%lld}", S.issuer,
+             (long long)time(NULL) + 300);
+    char *tok = ag_mint_token(&k1, payload);
+    struct ag_jwt_policy p;
+    ag_jwt_policy_init(&p);
+    p.issuer = S.issuer;
+    struct ag_arena *a = ag_arena_new(0);
+    struct ag_jwt *jwt;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(ag_token_cache_verify(tc, kc, a, &p, tok, strlen(tok), &jwt, &err), AG_OK,
+                     "%s", err.msg);
+        cr_assert_str_eq(jwt->sub, "s");
+    }
+    struct ag_token_cache_stats st;
+    ag_token_cache_stats(tc, &st);
+    cr_assert_eq(st.hits, 2);
+    cr_assert_eq(st.misses, 1);
+    serve_keys(j1, j2);
+    cr_assert_eq(ag_keycache_refresh(kc, &err), AG_OK);
+    cr_assert_eq(ag_token_cache_verify(tc, kc, a, &p, tok, strlen(tok), &jwt, &err), AG_OK);
+    ag_token_cache_stats(tc, &st);
+    cr_assert_eq(st.misses, 2);
+    /* A bad token is never cached. */
+    char bad[4096];
+    snprintf(bad, sizeof(bad), "%s", tok);
+    bad[strlen(bad) - 3] ^= 1;
+    for (int i = 0; i < 2; i++)
+        cr_assert_neq(ag_token_cache_verify(tc, kc, a, &p, bad, strlen(bad), &jwt, &err), AG_OK);
+    ag_token_cache_stats(tc, &st);
+    cr_assert_eq(st.entries, 1);
+    ag_arena_free(a);
+    free(tok);
+    ag_token_cache_free(tc);
+    ag_keycache_free(kc);
+}
+
+/* TLS verification is always on: a self-signed server is refused unless its CA is configured. */
+Test(rotation, https_requires_a_trusted_certificate)
+{
+    server_kill();
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s/tls.key "
+             "-out %s/tls.crt >/dev/null 2>&1",
+             S.dir, S.dir);
+    if (system(cmd) != 0)
+        cr_skip_test("openssl CLI cannot make a test certificate");
+    server_spawn(1);
+    char ca[128];
+    snprintf(ca, sizeof(ca), "%s/tls.crt", S.dir);
+    struct ag_keycache *kc = cache(-1, 1, 2000);
+    struct ag_err err;
+    cr_assert_eq(ag_keycache_start(kc, &err), AG_EUPSTREAM); /* system CAs: untrusted */
+    cr_assert_not(ag_keycache_ready(kc));
+    ag_keycache_free(kc);
+    struct ag_keycache_opts o = {
+        .issuer = S.issuer, .refresh_s = -1, .http = {.ca_file = ca, .timeout_ms = 2000}};
+    cr_assert_eq(ag_keycache_new(&o, &kc, &err), AG_OK);
+    cr_assert_eq(ag_keycache_start(kc, &err), AG_OK, "%s", err.msg);
+    cr_assert_eq(verify_with(kc, &k1, NULL), AG_OK);
+    ag_keycache_free(kc);
 }
