@@ -1,0 +1,102 @@
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "proxy/headers.h"
+
+Test(headers, name_eq_folds_case_and_underscore)
+{
+    cr_assert(ag_hdr_name_eq("X-Forwarded-User", "x-forwarded-user"));
+    cr_assert(ag_hdr_name_eq("X_Forwarded_User", "x-forwarded-user"));
+    cr_assert(ag_hdr_name_eq("x_FORWARDED-user", "X-Forwarded_User"));
+    cr_assert_not(ag_hdr_name_eq("X-Forwarded-Users", "x-forwarded-user"));
+    cr_assert_not(ag_hdr_name_eq("X-Forwarded-Use", "x-forwarded-user"));
+    cr_assert_not(ag_hdr_name_eq("", "a"));
+    cr_assert(ag_hdr_name_eq("", ""));
+}
+
+Test(headers, identity_headers_in_every_spelling)
+{
+    static const char *const spoofed[] = {
+        "X-Forwarded-User",
+        "x-forwarded-user",
+        "X_FORWARDED_USER",
+        "x_forwarded-user",
+        "X-Forwarded-Email",
+        "X-Forwarded-Preferred-Username",
+        "X-Forwarded-Groups",
+        "X-Forwarded-First-Name",
+        "X-Forwarded-Last-Name",
+        "X-Airflow-Roles",
+        "x_airflow_roles",
+        "X-Airgate-Assertion",
+        "x_airgate_assertion",
+        "X-Forwarded-For",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+        "X-Forwarded-Prefix",
+        "Forwarded",
+        "X-Real-IP",
+        "x_real_ip",
+    };
+    for (size_t i = 0; i < sizeof(spoofed) / sizeof(spoofed[0]); i++)
+        cr_assert(ag_hdr_is_identity(spoofed[i]), "%s", spoofed[i]);
+    static const char *const fine[] = {"Accept",      "Authorization",   "Cookie",
+                                       "X-Forwarded", "X-Forwardedfor",  "Host",
+                                       "X-Airflow",   "X-Requested-With"};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+        cr_assert_not(ag_hdr_is_identity(fine[i]), "%s", fine[i]);
+}
+
+Test(headers, hop_by_hop_and_connection_named)
+{
+    const char *conn[] = {"keep-alive, X-Secret", " close ,x_other"};
+    cr_assert(ag_hdr_drop_request("Connection", conn, 2));
+    cr_assert(ag_hdr_drop_request("Keep-Alive", conn, 2));
+    cr_assert(ag_hdr_drop_request("TE", conn, 2));
+    cr_assert(ag_hdr_drop_request("Transfer-Encoding", conn, 2));
+    cr_assert(ag_hdr_drop_request("Upgrade", conn, 2));
+    cr_assert(ag_hdr_drop_request("Proxy-Authorization", conn, 2));
+    cr_assert(ag_hdr_drop_request("x-secret", conn, 2));
+    cr_assert(ag_hdr_drop_request("X-Other", conn, 2));
+    cr_assert(ag_hdr_drop_request("Content-Length", conn, 2));
+    cr_assert(ag_hdr_drop_request("Expect", conn, 2));
+    cr_assert_not(ag_hdr_drop_request("X-Secre", conn, 2));
+    cr_assert_not(ag_hdr_drop_request("Accept", conn, 2));
+    cr_assert_not(ag_hdr_drop_request("Authorization", conn, 2));
+    const char *host[] = {"Host"};
+    cr_assert_not(ag_hdr_drop_request("Host", host, 1), "Host is never dropped");
+    cr_assert(ag_hdr_drop_response("Date", NULL, 0));
+    cr_assert(ag_hdr_drop_response("content-length", NULL, 0));
+    cr_assert(ag_hdr_drop_response("Transfer-Encoding", NULL, 0));
+    cr_assert_not(ag_hdr_drop_response("Set-Cookie", NULL, 0));
+    cr_assert(ag_hdr_drop_response("X-Hop", (const char *[]){"X-Hop"}, 1));
+}
+
+Test(headers, airgate_cookies_removed)
+{
+    struct ag_arena *a = ag_arena_new(0);
+    cr_assert_str_eq(ag_hdr_cookie_filter(a, "_airgate=x; theme=dark", "_airgate"), "theme=dark");
+    cr_assert_str_eq(ag_hdr_cookie_filter(a, "a=1;_airgate_0=c;_airgate_1=d;b=2", "_airgate"),
+                     "a=1; b=2");
+    cr_assert_str_eq(ag_hdr_cookie_filter(a, "_airgate_csrf=s; _airgatex=keep", "_airgate"),
+                     "_airgatex=keep");
+    cr_assert_null(ag_hdr_cookie_filter(a, "_airgate=x; _airgate_2=y", "_airgate"));
+    cr_assert_null(ag_hdr_cookie_filter(a, "  ;  ", "_airgate"));
+    cr_assert_str_eq(ag_hdr_cookie_filter(a, "flag; x=1", "_airgate"), "flag; x=1");
+    cr_assert_str_eq(ag_hdr_cookie_filter(a, " _airgate =x;y=2 ", "_airgate"), "y=2");
+    ag_arena_free(a);
+}
+
+Test(headers, x_forwarded_for)
+{
+    struct ag_arena *a = ag_arena_new(0);
+    cr_assert_str_eq(ag_hdr_xff_build(a, "6.6.6.6", false, "10.0.0.1"), "10.0.0.1");
+    cr_assert_str_eq(ag_hdr_xff_build(a, NULL, true, "10.0.0.1"), "10.0.0.1");
+    cr_assert_str_eq(ag_hdr_xff_build(a, "203.0.113.7", true, "35.191.0.9"),
+                     "203.0.113.7, 35.191.0.9");
+    cr_assert_str_eq(ag_hdr_xff_build(a, " 1.1.1.1, 2.2.2.2 ,", true, "::1"),
+                     "1.1.1.1, 2.2.2.2, ::1");
+    cr_assert_str_eq(ag_hdr_xff_build(a, "  ", true, "10.0.0.1"), "10.0.0.1");
+    ag_arena_free(a);
+}
