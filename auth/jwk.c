@@ -210,8 +210,8 @@ out:
 
 static enum ag_rc ag_jwk_rsa(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_jwk *k)
 {
-    uint8_t *nb, *eb;
-    size_t nl, el;
+    uint8_t *nb = NULL, *eb = NULL;
+    size_t nl = 0, el = 0;
     enum ag_rc rc;
     static const char *const priv[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
     for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
@@ -288,8 +288,8 @@ static enum ag_rc ag_jwk_ec(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_j
     if (ci == sizeof(curves) / sizeof(curves[0]))
         return ag_err_set(c->err, AG_EINVAL, "key %s: unsupported EC curve \"%.20s\"", c->kid,
                           crv ? crv : "(none)");
-    uint8_t *x, *y;
-    size_t xl, yl;
+    uint8_t *x = NULL, *y = NULL;
+    size_t xl = 0, yl = 0;
     enum ag_rc rc;
     if ((rc = ag_jwk_member_b64(c, jwk, "x", &x, &xl)) != AG_OK ||
         (rc = ag_jwk_member_b64(c, jwk, "y", &y, &yl)) != AG_OK)
@@ -342,8 +342,8 @@ static enum ag_rc ag_jwk_okp(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_
         return ag_err_set(c->err, AG_EINVAL, "key %s: OKP curve \"%.20s\" cannot sign", c->kid,
                           crv ? crv : "(none)");
     }
-    uint8_t *x;
-    size_t xl;
+    uint8_t *x = NULL;
+    size_t xl = 0;
     enum ag_rc rc = ag_jwk_member_b64(c, jwk, "x", &x, &xl);
     if (rc != AG_OK)
         return rc;
@@ -361,8 +361,8 @@ static enum ag_rc ag_jwk_okp(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_
 
 static enum ag_rc ag_jwk_oct(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_jwk *k)
 {
-    uint8_t *kb;
-    size_t kl;
+    uint8_t *kb = NULL;
+    size_t kl = 0;
     enum ag_rc rc = ag_jwk_member_b64(c, jwk, "k", &kb, &kl);
     if (rc != AG_OK)
         return rc;
@@ -433,7 +433,7 @@ static enum ag_rc ag_jwk_apply_alg(struct ag_jwk_ctx *c, const json_t *jwk, stru
     if (!json_is_string(algv))
         return ag_err_set(c->err, AG_EPARSE, "key %s: \"alg\" is not a string", c->kid);
     const char *name = json_string_value(algv);
-    enum ag_jws_alg alg;
+    enum ag_jws_alg alg = AG_JWS_RS256; /* always overwritten below */
     /* "ES521" is a widespread misspelling of ES512 (it is in Wycheproof's RFC 7520 key too);
      * accepted only on a P-521 key, where it cannot mean anything else. */
     if (strcmp(name, "ES521") == 0 && k->kty == AG_JWK_EC && k->crv &&

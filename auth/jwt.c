@@ -73,9 +73,9 @@ static enum ag_rc ag_jwt_check_audience(const json_t *claims, const struct ag_jw
     if (rc != AG_OK)
         return rc;
     bool match = false;
-    if (aud && json_is_string(aud)) {
+    if (json_is_string(aud)) {
         match = p->audience && strcmp(json_string_value(aud), p->audience) == 0;
-    } else if (aud && json_is_array(aud)) {
+    } else if (json_is_array(aud)) {
         size_t i;
         const json_t *v;
         json_array_foreach(aud, i, v)
@@ -93,9 +93,9 @@ static enum ag_rc ag_jwt_check_audience(const json_t *claims, const struct ag_jw
     if (p->azp && azp && strcmp(azp, p->azp) == 0)
         return AG_OK;
     char q1[64], q2[64];
-    const char *first = aud && json_is_string(aud) ? json_string_value(aud)
-                        : json_array_size(aud)     ? json_string_value(json_array_get(aud, 0))
-                                                   : "";
+    const char *first = json_is_string(aud)    ? json_string_value(aud)
+                        : json_array_size(aud) ? json_string_value(json_array_get(aud, 0))
+                                               : "";
     return ag_err_set(err, AG_EINVAL,
                       "audience mismatch: aud %s\"%s\"%s does not contain \"%s\"%s%s%s",
                       aud ? "" : "(absent) ", ag_jwt_quote(first, q1, sizeof(q1)),
@@ -185,7 +185,7 @@ enum ag_rc ag_jwt_verify(struct ag_arena *a, const struct ag_keyset *keys,
         if ((rc = ag_jwt_claims_check(claims, p, &j->exp, err)) != AG_OK)
             return rc;
     }
-    if (claims && json_is_object(claims)) {
+    if (json_is_object(claims)) {
         j->claims = claims;
         j->sub = json_string_value(json_object_get(claims, "sub"));
         j->iss = json_string_value(json_object_get(claims, "iss"));

