@@ -149,9 +149,8 @@ static struct ag_ynode *ag_env_rolemap(struct ag_conf_ctx *ctx, const char *v, c
     return map;
 }
 
-static int ag_env_is_list(const struct ag_conf_opt *o, int via_file)
+static int ag_env_is_list(const struct ag_conf_opt *o)
 {
-    (void)via_file;
     return o->type == AG_OPT_STRLIST || o->type == AG_OPT_URLLIST || o->type == AG_OPT_CIDRLIST ||
            o->type == AG_OPT_SECRETLIST;
 }
@@ -204,7 +203,7 @@ void ag_conf_overlay_env(struct ag_conf_ctx *ctx, char *const *envp)
         struct ag_ynode *n;
         if (o->type == AG_OPT_ROLEMAP)
             n = ag_env_rolemap(ctx, val, name, key);
-        else if (ag_env_is_list(o, via_file))
+        else if (ag_env_is_list(o))
             n = ag_env_list(ctx, val, ',');
         else if (*val == '\0')
             n = ag_ynode_new(ctx, AG_YNODE_NULL, 0);
