@@ -241,6 +241,22 @@ out:
     return rc;
 }
 
+/* The kid comes from the token: keep it short and printable before it reaches a log or a tty. */
+static const char *ag_jws_kid_text(const char *kid, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (; kid[o] && o + 4 < cap; o++) {
+        unsigned char c = (unsigned char)kid[o];
+        buf[o] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (kid[o]) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 enum ag_rc ag_jws_verify(const struct ag_jws *jws, const struct ag_keyset *keys,
                          unsigned allowed_algs, const struct ag_jwk **used, struct ag_err *err)
 {
@@ -251,19 +267,20 @@ enum ag_rc ag_jws_verify(const struct ag_jws *jws, const struct ag_keyset *keys,
     if (!keys || ag_jwks_count(keys) == 0)
         return ag_err_set(err, AG_ECRYPTO, "no keys loaded");
     if (jws->kid) {
+        char kid[72];
+        ag_jws_kid_text(jws->kid, kid, sizeof(kid));
         const struct ag_jwk *k = ag_jwks_find_kid(keys, jws->kid);
         if (!k)
-            return ag_err_set(err, AG_ECRYPTO, "no key with kid=%.64s in the key set", jws->kid);
+            return ag_err_set(err, AG_ECRYPTO, "no key with kid=%s in the key set", kid);
         if (!ag_jwk_allows(k, jws->alg))
-            return ag_err_set(err, AG_ECRYPTO, "key kid=%.64s does not allow alg %s (it allows %s)",
-                              jws->kid, jws->alg_name,
+            return ag_err_set(err, AG_ECRYPTO, "key kid=%s does not allow alg %s (it allows %s)",
+                              kid, jws->alg_name,
                               ag_jws_algs_format(k->algs, allowed, sizeof(allowed)));
         struct ag_err e;
         if (ag_jws_verify_raw(k, jws->alg, jws->signing_input, jws->signing_input_len, jws->sig,
                               jws->sig_len, &e) != AG_OK)
-            return ag_err_set(err, AG_ECRYPTO,
-                              "signature does not verify with key kid=%.64s (%s): %s", jws->kid,
-                              jws->alg_name, e.msg);
+            return ag_err_set(err, AG_ECRYPTO, "signature does not verify with key kid=%s (%s): %s",
+                              kid, jws->alg_name, e.msg);
         if (used)
             *used = k;
         return AG_OK;

@@ -474,3 +474,17 @@ Test(bad_token, signature_only_mode_accepts_non_json_payload)
     cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", claims(-1000, NULL), &err),
                  AG_OK, "%s", err.msg);
 }
+
+Test(bad_token, kid_is_sanitised_in_messages)
+{
+    struct ag_err err = {0};
+    cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"\\u001b[31mred\"}", claims(300, NULL),
+                               &err),
+                 AG_ECRYPTO);
+    cr_assert_str_eq(err.msg, "no key with kid=?[31mred in the key set");
+    char hdr[512];
+    snprintf(hdr, sizeof(hdr), "{\"alg\":\"RS256\",\"kid\":\"%0200d\"}", 7);
+    cr_assert_eq(verify_signed(hdr, claims(300, NULL), &err), AG_ECRYPTO);
+    cr_assert_lt(strlen(err.msg), 120);
+    cr_assert(strstr(err.msg, "..."), "%s", err.msg);
+}
