@@ -40,7 +40,10 @@ test('a 200 MiB response streams through with flat RSS', async () => {
   const afterMem = procMem(ag.proc.pid);
   const grewKiB = afterMem.hwm - before.hwm;
   process.stdout.write(`# VmHWM before ${before.hwm} KiB, after ${afterMem.hwm} KiB (+${grewKiB} KiB) for 200 MiB\n`);
-  assert.ok(grewKiB < 16 * 1024, `peak RSS grew by ${grewKiB} KiB`);
+  // a normal build stays within a few hundred KiB; AddressSanitizer's allocator and shadow
+  // memory add tens of MiB, still far from the 200 MiB a buffered body would cost
+  const limitKiB = process.env.AG_SANITIZE === '1' ? 64 * 1024 : 16 * 1024;
+  assert.ok(grewKiB < limitKiB, `peak RSS grew by ${grewKiB} KiB (limit ${limitKiB} KiB)`);
 });
 
 test('a slow reader gets the whole body (backpressure, no timeout)', async () => {
