@@ -259,7 +259,7 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
             ag_login_challenge(p->rt->login, p->arena, &p->req, &p->extra);
             return ag_handler_send(p, &p->extra);
         }
-        struct ag_http_response resp = {0};
+        struct ag_http_response resp = p->extra; /* keeps cookie clears for a bad session */
         ag_gate_refusal(p->rt, p->arena, &p->req, &g, &resp);
         return ag_handler_send(p, &resp);
     }
