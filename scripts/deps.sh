@@ -16,7 +16,7 @@ apt_build=(build-essential cmake pkg-config git ca-certificates openssl
 apt_test=(clang clang-tidy cppcheck libclang-rt-14-dev chromium nginx curl
   systemd python3 python3-jwt python3-cryptography python3-flask python3-flask-login)
 # Benchmarks: load generator and the peers we compare against.
-apt_bench=(wrk apache2 libapache2-mod-auth-openidc hyperfine)
+apt_bench=(wrk apache2 libapache2-mod-auth-openidc hyperfine linux-perf procps)
 
 case "$what" in
 build) want=("${apt_build[@]}") ;;
