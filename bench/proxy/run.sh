@@ -65,10 +65,13 @@ case $pin in 0 | 1) ;; *) die "BENCH_PIN must be 0 or 1" ;; esac
 if [ "${BENCH_SKIP_DEPS:-0}" != 1 ]; then
   "$repo/scripts/deps.sh" bench
 fi
-for c in wrk nginx apache2 node openssl curl taskset; do
+for c in wrk nginx apache2 node openssl curl taskset pgrep; do
   command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || die "$c not found (scripts/deps.sh bench installs it)"
 done
 PATH=$PATH:/usr/sbin
+if [ "${BENCH_PERF:-0}" = 1 ] && ! command -v perf >/dev/null 2>&1; then
+  die "BENCH_PERF=1 needs perf (Debian package linux-perf, in scripts/deps.sh bench)"
+fi
 
 # Enough descriptors for the idle test and wrk -c1024 (servers inherit this limit).
 want_fd=$((idle_conns + 4096))
