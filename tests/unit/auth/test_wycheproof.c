@@ -214,3 +214,42 @@ Test(wycheproof, listed_contradictions_are_real)
     cr_assert_eq(wrong_primitive, 2);
     json_decref(doc);
 }
+
+/* What tcIds 367/370 describe but do not contain: tcId 357 with base64 padding added to each
+ * part. Every variant must be refused as malformed. */
+Test(wycheproof, padded_variants_of_357_are_rejected, .init = ag_quiet)
+{
+    json_t *doc = ag_load_vectors("json_web_signature_test.json");
+    json_t *g;
+    json_t *v = ag_find_vector(doc, 357, &g);
+    cr_assert_not_null(v);
+    json_t *set = json_pack("{s:[O]}", "keys", json_object_get(g, "private"));
+    char *text = json_dumps(set, JSON_COMPACT);
+    struct ag_keyset *ks;
+    struct ag_err err;
+    cr_assert_eq(ag_jwks_parse(text, strlen(text), &ks, &err), AG_OK, "%s", err.msg);
+    const char *jws = json_string_value(json_object_get(v, "jws"));
+    const char *d1 = strchr(jws, '.'), *d2 = strrchr(jws, '.');
+    char variants[4][512];
+    snprintf(variants[0], 512, "%.*s=%s", (int)(d1 - jws), jws, d1);    /* header */
+    snprintf(variants[1], 512, "%.*s==%s", (int)(d2 - jws), jws, d2);   /* payload */
+    snprintf(variants[2], 512, "%s=", jws);                             /* signature */
+    snprintf(variants[3], 512, "%.*s%%3D%s", (int)(d2 - jws), jws, d2); /* url-escaped */
+    for (int i = 0; i < 4; i++) {
+        struct ag_arena *a = ag_arena_new(0);
+        struct ag_jws *out;
+        cr_assert_eq(ag_jws_parse(a, variants[i], strlen(variants[i]), 0, &out, &err), AG_EPARSE,
+                     "variant %d accepted", i);
+        ag_arena_free(a);
+    }
+    /* ... while the vector itself verifies. */
+    struct ag_arena *a = ag_arena_new(0);
+    struct ag_jws *out;
+    cr_assert_eq(ag_jws_parse(a, jws, strlen(jws), 0, &out, &err), AG_OK);
+    cr_assert_eq(ag_jws_verify(out, ks, AG_JWS_ALGS_ALL, NULL, &err), AG_OK, "%s", err.msg);
+    ag_arena_free(a);
+    ag_jwks_unref(ks);
+    free(text);
+    json_decref(set);
+    json_decref(doc);
+}
