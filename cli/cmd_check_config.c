@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/assertion.h"
 #include "cli/cli.h"
 #include "conf/config.h"
 #include "conf/reference.h"
@@ -67,6 +68,15 @@ int ag_cmd_check_config(int argc, char **argv)
         fprintf(stderr, "airgate check-config: %s is not valid\n", path);
         return AG_EXIT_USAGE;
     }
+    /* The assertion key must also be usable (an EC P-256 key), as `serve` will require. */
+    struct ag_assertion_signer *signer = NULL;
+    struct ag_err err = {0};
+    if (ag_assertion_signer_new(cfg, &signer, &err) != AG_OK) {
+        fprintf(stderr, "%s: %s\nairgate check-config: %s is not valid\n", path, err.msg, path);
+        ag_config_unref(cfg);
+        return AG_EXIT_USAGE;
+    }
+    ag_assertion_signer_free(signer);
     if (!quiet)
         ag_config_print(cfg, stdout);
     ag_config_unref(cfg);

@@ -65,5 +65,25 @@ else
   grep -q "cookie_secret" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: unclear error"; fail=1; }
 fi
 
+# An assertion key from a file (assertion.key_file): P-256 is accepted, another curve is refused
+# by check-config already (not only later by serve), naming the curve.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/p256.pem" 2>/dev/null
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$tmp/p384.pem" 2>/dev/null
+if ! AIRGATE_ASSERTION_KEY_FILE=$tmp/p256.pem \
+  "$airgate" check-config -c "$src/deploy/examples/vm.yaml" >"$tmp/out" 2>&1; then
+  cat "$tmp/out"
+  echo "FAIL: a P-256 assertion key was refused"
+  fail=1
+fi
+if AIRGATE_ASSERTION_KEY_FILE=$tmp/p384.pem \
+  "$airgate" check-config -c "$src/deploy/examples/vm.yaml" >"$tmp/out" 2>&1; then
+  echo "FAIL: a P-384 assertion key was accepted"
+  fail=1
+elif ! grep -q "need P-256" "$tmp/out"; then
+  cat "$tmp/out"
+  echo "FAIL: unclear error for a P-384 assertion key"
+  fail=1
+fi
+
 [ $fail -eq 0 ] && echo "PASS ($n examples)"
 exit $fail
