@@ -63,3 +63,25 @@ Test(discovery, claim_path)
     cr_assert_null(ag_jwt_claim_path(c, "resource_access.airflow.roles.x"));
     json_decref(c);
 }
+
+Test(discovery, fetch_refuses_other_schemes_and_unreachable_hosts)
+{
+    struct ag_buf b;
+    ag_buf_init(&b, 0);
+    struct ag_err err;
+    cr_assert_eq(ag_http_fetch_global_init(), AG_OK);
+    cr_assert_eq(ag_http_fetch_global_init(), AG_OK); /* idempotent */
+    cr_assert_eq(ag_http_fetch_get("file:///etc/passwd", NULL, &b, &err), AG_EINVAL);
+    cr_assert_eq(ag_http_fetch_get("ftp://127.0.0.1/x", NULL, &b, &err), AG_EINVAL);
+    cr_assert_eq(ag_http_fetch_get("gopher://127.0.0.1/x", NULL, &b, &err), AG_EINVAL);
+    cr_assert_eq(ag_http_fetch_get(NULL, NULL, &b, &err), AG_EINVAL);
+    /* Port 1 on loopback: nobody listens; refused quickly, not a hang. */
+    struct ag_http_fetch_opts o = {.connect_timeout_ms = 1000, .timeout_ms = 2000};
+    cr_assert_eq(ag_http_fetch_get("http://127.0.0.1:1/jwks", &o, &b, &err), AG_EUPSTREAM);
+    struct ag_arena *a = ag_arena_new(0);
+    struct ag_oidc_meta *m;
+    cr_assert_eq(ag_discovery_fetch(a, "http://127.0.0.1:1/realms/x", &o, &m, &err), AG_EUPSTREAM);
+    cr_assert(strstr(err.msg, "/realms/x/.well-known/openid-configuration"), "%s", err.msg);
+    ag_arena_free(a);
+    ag_buf_release(&b, 0);
+}
