@@ -72,7 +72,13 @@ int ag_cmd_check_config(int argc, char **argv)
     struct ag_assertion_signer *signer = NULL;
     struct ag_err err = {0};
     if (ag_assertion_signer_new(cfg, &signer, &err) != AG_OK) {
-        fprintf(stderr, "%s: %s\nairgate check-config: %s is not valid\n", path, err.msg, path);
+        char where[512];
+        ag_config_locate(cfg, "assertion.key", where, sizeof(where));
+        const char *msg = err.msg;
+        if (strncmp(msg, "assertion.key: ", 15) == 0)
+            msg += 15;
+        fprintf(stderr, "%s: assertion.key: %s\nairgate check-config: %s is not valid\n", where,
+                msg, path);
         ag_config_unref(cfg);
         return AG_EXIT_USAGE;
     }

@@ -83,3 +83,15 @@ void ag_config_unref(struct ag_config *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
         ag_arena_free(c->arena); /* its cleanups wipe the secrets; c itself lives in the arena */
 }
+
+void ag_config_locate(const struct ag_config *c, const char *key, char *out, size_t outlen)
+{
+    long idx = ag_conf_opt_find(key);
+    const struct ag_conf_origin *o = idx >= 0 && c->origins ? &c->origins[idx] : NULL;
+    if (o && o->src == AG_SRC_FILE)
+        snprintf(out, outlen, "%s:%d", c->source, o->line);
+    else if (o && o->src == AG_SRC_ENV)
+        snprintf(out, outlen, "env %s", o->env);
+    else
+        snprintf(out, outlen, "%s", c->source);
+}

@@ -149,6 +149,11 @@ struct ag_config *ag_config_ref(struct ag_config *c);
 /** Drops a reference; the last one wipes secrets and frees everything. NULL is a no-op. */
 void ag_config_unref(struct ag_config *c);
 
+/** Writes where key (a dotted path, e.g. "assertion.key") was set, in the form errors use:
+ * "FILE:LINE", "env AIRGATE_X" or just "FILE" for defaults; for reporting a problem that is
+ * found after loading (a key that does not parse, an unreachable issuer) against its source. */
+void ag_config_locate(const struct ag_config *c, const char *key, char *out, size_t outlen);
+
 /** Prints the effective config as YAML with every secret redacted. */
 void ag_config_print(const struct ag_config *c, FILE *out);
 

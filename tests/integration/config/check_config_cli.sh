@@ -80,6 +80,14 @@ run check-config -c "$tmp/missing.yaml"
 check "missing file exits 2" test "$rc" -eq 2
 check "missing file message" has "$err" "$tmp/missing.yaml:1: cannot read the config: No such file or directory"
 
+# A key that loads but cannot be used (the assertion signer needs P-256) is reported against
+# where it was set.
+if openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$tmp/p384.pem" 2>/dev/null; then
+  AIRGATE_ASSERTION_KEY_FILE=$tmp/p384.pem run check-config -c "$fx/good.yaml"
+  check "unusable assertion key exits 2" test "$rc" -eq 2
+  check "unusable assertion key names its source" has "$err" 'env AIRGATE_ASSERTION_KEY_FILE: assertion.key: '
+fi
+
 # Hostile files, generated here (nothing big is committed). ctest's TIMEOUT catches a hang.
 head -c 10485760 /dev/zero | tr '\0' '#' >"$tmp/big.yaml"
 run check-config -c "$tmp/big.yaml"

@@ -330,3 +330,18 @@ Test(good, option_table_is_consistent)
     cr_assert_str_eq(env, "AIRGATE_OIDC_CLIENT_SECRET_FILE");
     cr_assert_eq(ag_conf_edit_distance("kitten", "sitting"), 3);
 }
+
+Test(good, locate_reports_the_source_of_a_key)
+{
+    char *env[] = {"AIRGATE_OIDC_LEEWAY_S=5", NULL};
+    struct ag_config *c = ct_load(BASE, env);
+    char where[512], expected[512];
+    ag_config_locate(c, "oidc.client_id", where, sizeof(where));
+    snprintf(expected, sizeof(expected), "%s:4", c->source);
+    cr_assert_str_eq(where, expected);
+    ag_config_locate(c, "oidc.leeway_s", where, sizeof(where));
+    cr_assert_str_eq(where, "env AIRGATE_OIDC_LEEWAY_S");
+    ag_config_locate(c, "server.threads", where, sizeof(where));
+    cr_assert_str_eq(where, c->source, "a default points at the file");
+    ag_config_unref(c);
+}
