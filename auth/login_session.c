@@ -97,7 +97,9 @@ enum ag_rc ag_login_session_from_tokens(struct ag_login *l, struct ag_arena *a,
             return rc;
         }
     }
-    const json_t *primary = at ? at->claims : idt->claims;
+    const json_t *primary = at ? at->claims : (idt ? idt->claims : NULL);
+    if (!primary)
+        return ag_err_set(err, AG_EINVAL, "token answer has neither an ID token nor a JWT");
     json_t *claims = json_deep_copy(primary);
     if (!claims)
         abort();
@@ -126,7 +128,7 @@ enum ag_rc ag_login_session_from_tokens(struct ag_login *l, struct ag_arena *a,
     ag_login_strlist_copy(a, &s->idp_roles, &id->idp_roles);
     ag_login_strlist_copy(a, &s->airflow_roles, &id->airflow_roles);
     s->allowed = id->allowed;
-    s->id_token = id_token ? id_token : prev->id_token;
+    s->id_token = id_token ? id_token : (prev ? prev->id_token : NULL);
     s->refresh_token = refresh_token ? refresh_token : (prev ? prev->refresh_token : NULL);
     if (at && at->exp)
         s->access_expires_at = at->exp;
@@ -260,8 +262,9 @@ enum ag_rc ag_login_refresh(struct ag_login *l, struct ag_arena *a, const struct
         enum ag_rc rc = sl->rc;
         char *json = sl->session ? ag_arena_strdup(a, sl->session) : NULL;
         pthread_mutex_unlock(&l->lock);
-        if (rc != AG_OK)
-            return ag_err_set(err, rc, "refresh (shared outcome) failed");
+        if (rc != AG_OK || !json)
+            return ag_err_set(err, rc != AG_OK ? rc : AG_EUPSTREAM,
+                              "refresh (shared outcome) failed");
         return ag_session_parse(a, json, strlen(json), out, err);
     }
     sl = ag_login_slot_take(l);
@@ -330,13 +333,14 @@ void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
     if (due && s->refresh_token) {
         struct ag_session *fresh = NULL;
         rc = ag_login_refresh(l, a, s, now, &fresh, &err);
-        if (rc == AG_OK) {
+        if (rc == AG_OK && fresh) {
             s = fresh;
             dirty = true;
             out->refreshed = true;
             ag_log(AG_LOG_INFO, &lc, "session: tokens refreshed (%zu Airflow roles)",
                    s->airflow_roles.n);
         } else if ((rc == AG_EUPSTREAM || rc == AG_ETIMEOUT) && !expired) {
+            /* the IdP is unreachable: keep serving while the access token is valid */
             ag_log(AG_LOG_WARN, &lc, "session: refresh postponed: %s", err.msg);
         } else {
             ag_log(AG_LOG_INFO, &lc, "session: refresh failed (%s): %s", ag_rc_name(rc), err.msg);

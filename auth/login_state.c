@@ -168,7 +168,7 @@ enum ag_rc ag_login_state_cookie_set(struct ag_arena *a, const struct ag_seal_ct
             if (!ag_login_state_b64_ok(suffix, strlen(suffix)))
                 continue; /* not a name we would have written: leave it alone */
             if (ag_login_state_open(a, ctx, seen[i].name, seen[i].value, &old, &e2) != AG_OK ||
-                !ag_login_state_fresh(old, now))
+                !old || !ag_login_state_fresh(old, now))
                 ag_login_state_clear(a, ctx, seen[i].name, resp);
             else {
                 created[i] = old->created_at;
@@ -218,6 +218,8 @@ enum ag_rc ag_login_state_cookie_take(struct ag_arena *a, const struct ag_seal_c
     enum ag_rc rc = ag_login_state_open(a, ctx, name, value, &st, err);
     if (rc != AG_OK)
         return rc;
+    if (!st)
+        return ag_err_set(err, AG_EPARSE, "login state: empty");
     if (!ag_secret_equal(st->state, strlen(st->state), state, strlen(state)))
         return ag_err_set(err, AG_EDENIED, "state parameter does not match the login cookie");
     if (!ag_login_state_fresh(st, now))

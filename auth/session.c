@@ -272,6 +272,8 @@ enum ag_rc ag_session_cookie_open(struct ag_arena *a, const struct ag_seal_ctx *
     ag_secret_wipe(pt, ptlen);
     if (rc != AG_OK)
         return rc;
+    if (!s)
+        return ag_err_set(err, AG_EPARSE, "session: empty");
     if (s->created_at <= 0 || s->created_at > now + AG_SESSION_MAX_SKEW_S)
         return ag_err_set(err, AG_EEXPIRED, "session created_at out of range");
     if (ag_session_remaining(ctx, s, now) <= 0)
