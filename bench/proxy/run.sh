@@ -13,6 +13,7 @@
 #   BENCH_DISTINCT_CONNECTIONS=64
 #   BENCH_IDLE_CONNECTIONS=10000  0 skips the idle keep-alive test
 #   BENCH_IDLE_HOLD_SECONDS=5
+#   BENCH_REPEAT=1              rounds of every run; the report shows each figure's median
 #   BENCH_PEERS="nginx apache airgate"
 #   BENCH_PIN=0                 1: servers under test on CPU 0, wrk + upstream + IdP on CPU 1
 #   BENCH_SKIP_DEPS=0           1: do not run scripts/deps.sh bench
@@ -46,6 +47,7 @@ distinct=${BENCH_DISTINCT_TOKENS:-20000}
 distinct_conns=${BENCH_DISTINCT_CONNECTIONS:-64}
 idle_conns=${BENCH_IDLE_CONNECTIONS:-10000}
 idle_hold=${BENCH_IDLE_HOLD_SECONDS:-5}
+repeat=${BENCH_REPEAT:-1}
 peers=${BENCH_PEERS:-nginx apache airgate}
 pin=${BENCH_PIN:-0}
 airgate_bin=${BENCH_AIRGATE_BIN:-$repo/build/release/airgate}
@@ -56,6 +58,7 @@ num BENCH_DISTINCT_TOKENS "$distinct" 1 200000
 num BENCH_DISTINCT_CONNECTIONS "$distinct_conns" 1 20000
 num BENCH_IDLE_CONNECTIONS "$idle_conns" 0 50000
 num BENCH_IDLE_HOLD_SECONDS "$idle_hold" 0 600
+num BENCH_REPEAT "$repeat" 1 20
 for c in $conns_list; do num BENCH_CONNECTIONS "$c" 1 20000; done
 for p in $peers; do
   case $p in nginx | apache | airgate) ;; *) die "BENCH_PEERS: unknown peer '$p' (nginx apache airgate)" ;; esac
@@ -444,21 +447,24 @@ for p in $peers; do
     run_wrk "$p" warmup 64 / bearer.lua 0 "$warmup"
   fi
 done
-for body in 2b 64k; do
-  path=/
-  [ "$body" = 2b ] || path=/64k
-  for c in $conns_list; do
-    for p in $peers; do
-      [ "${avail[$p]}" = 1 ] || continue
-      log "$p: $body, -c$c, ${seconds}s"
-      run_wrk "$p" "$body" "$c" "$path" bearer.lua 1 "$seconds"
+# Peers take turns within each round, so slow drifts of the machine hit all of them alike.
+for round in $(seq 1 "$repeat"); do
+  for body in 2b 64k; do
+    path=/
+    [ "$body" = 2b ] || path=/64k
+    for c in $conns_list; do
+      for p in $peers; do
+        [ "${avail[$p]}" = 1 ] || continue
+        log "$p: $body, -c$c, ${seconds}s (round $round/$repeat)"
+        run_wrk "$p" "$body" "$c" "$path" bearer.lua 1 "$seconds"
+      done
     done
   done
-done
-for p in $peers; do
-  [ "${avail[$p]}" = 1 ] || continue
-  log "$p: distinct tokens ($distinct), 2b, -c$distinct_conns, ${seconds}s"
-  run_wrk "$p" distinct "$distinct_conns" / distinct.lua 1 "$seconds"
+  for p in $peers; do
+    [ "${avail[$p]}" = 1 ] || continue
+    log "$p: distinct tokens ($distinct), 2b, -c$distinct_conns, ${seconds}s (round $round/$repeat)"
+    run_wrk "$p" distinct "$distinct_conns" / distinct.lua 1 "$seconds"
+  done
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -473,8 +479,8 @@ done
     "$(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo unknown)" \
     "$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')" \
     "$({ [ -x "$airgate_bin" ] && "$airgate_bin" version 2>/dev/null | head -1 | jstr; } || echo unavailable)"
-  printf '"token":%s,"distinct_tokens":%d,"idle_connections":%d,"idle_hold_seconds":%d,' \
-    "$mint_info" "$distinct" "$idle_conns" "$idle_hold"
+  printf '"token":%s,"distinct_tokens":%d,"idle_connections":%d,"idle_hold_seconds":%d,"rounds":%d,' \
+    "$mint_info" "$distinct" "$idle_conns" "$idle_hold" "$repeat"
   printf '"peers":{'
   sep=""
   for p in $peers; do

@@ -96,32 +96,59 @@ for (const r of runs) {
     g = { key, label: runLabel(r), byPeer: {} };
     groups.push(g);
   }
-  g.byPeer[r.peer] = r;
+  (g.byPeer[r.peer] ??= []).push(r);
 }
 
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+/** One figure per peer and run: the median of each measure over the rounds, errors summed. */
+function combine(list) {
+  const ds = (list ?? []).map((r) => r.derived).filter(Boolean);
+  if (ds.length === 0) return null;
+  const out = {};
+  for (const k of ['rps', 'p50_ms', 'p99_ms', 'cpu_us_per_req', 'cpu_cores', 'hwm_mib', 'background_cores']) {
+    out[k] = median(ds.map((d) => d[k]));
+  }
+  out.non_2xx = ds.reduce((t, d) => t + d.non_2xx, 0);
+  out.socket_errors = ds.reduce((t, d) => t + d.socket_errors, 0);
+  out.rps_min = Math.min(...ds.map((d) => d.rps));
+  out.rps_max = Math.max(...ds.map((d) => d.rps));
+  out.rounds = ds.length;
+  return out;
+}
+const rounds = report.rounds ?? 1;
+if (rounds > 1) say(`${rounds} rounds of every run: each figure is the median over the rounds; "req/s range" is min-max.`);
+
 const header = `${pad('run', 17)} ${pad('peer', 24)} ${lpad('req/s', 9)} ${lpad('p50 ms', 8)} `
-  + `${lpad('p99 ms', 8)} ${lpad('CPU us/req', 10)} ${lpad('CPU cores', 9)} ${lpad('non-2xx', 8)} ${lpad('sock err', 8)} ${lpad('bg cores', 8)}`;
+  + `${lpad('p99 ms', 8)} ${lpad('CPU us/req', 10)} ${lpad('CPU cores', 9)} ${lpad('non-2xx', 8)} ${lpad('sock err', 8)} ${lpad('bg cores', 8)}`
+  + `${rounds > 1 ? ` ${lpad('req/s range', 15)}` : ''}`;
 say(header);
 say('-'.repeat(header.length));
 const ratios = [];
 for (const g of groups) {
   for (const p of PEERS) {
-    const r = g.byPeer[p];
     if (!report.peers[p]) continue;
-    if (!r || !r.derived) {
+    const d = combine(g.byPeer[p]);
+    g.combined = { ...(g.combined ?? {}), [p]: d };
+    if (!d) {
       say(`${pad(g.label, 17)} ${pad(NAMES[p], 24)} ${lpad('not available', 9)}`);
       continue;
     }
-    const d = r.derived;
     say(`${pad(g.label, 17)} ${pad(NAMES[p], 24)} ${lpad(f1(d.rps, 0), 9)} ${lpad(f1(d.p50_ms, 2), 8)} `
       + `${lpad(f1(d.p99_ms, 2), 8)} ${lpad(f1(d.cpu_us_per_req), 10)} ${lpad(f1(d.cpu_cores, 2), 9)} `
-      + `${lpad(d.non_2xx, 8)} ${lpad(d.socket_errors, 8)} ${lpad(f1(d.background_cores, 2), 8)}`);
+      + `${lpad(d.non_2xx, 8)} ${lpad(d.socket_errors, 8)} ${lpad(f1(d.background_cores, 2), 8)}`
+      + `${rounds > 1 ? ` ${lpad(`${f1(d.rps_min, 0)}-${f1(d.rps_max, 0)}`, 15)}` : ''}`);
   }
-  const a = g.byPeer.airgate?.derived;
-  const n = g.byPeer.nginx?.derived;
-  const m = g.byPeer.apache?.derived;
+  const a = g.combined?.airgate;
+  const n = g.combined?.nginx;
+  const m = g.combined?.apache;
   ratios.push({
     run: g.label,
+    figures: g.combined,
     airgate_vs_nginx: a && n ? a.rps / n.rps : null,
     airgate_vs_apache: a && m ? a.rps / m.rps : null,
     apache_vs_nginx: m && n ? m.rps / n.rps : null,
