@@ -205,7 +205,8 @@ if (report.idle.length > 0) {
     const verdict = i.peer === 'airgate' ? mark(extra < TARGETS.idleMiB && c.answered === i.connections) : '';
     say(`  ${pad(NAMES[i.peer], 24)} ${c.answered ?? '?'}/${i.connections} answered `
       + `(status ${JSON.stringify(c.status ?? {})}), ${c.still_open ?? '?'} still open at the end; `
-      + `RSS ${f1(i.rss_before_kib / 1024)} -> ${f1(i.rss_idle_kib / 1024)} MiB: +${f1(extra)} MiB${verdict}`);
+      + `RSS ${f1(i.rss_before_kib / 1024)} -> ${f1(i.rss_idle_kib / 1024)} MiB: +${f1(extra)} MiB `
+      + `(${f1(i.extra_kib / Math.max(1, c.answered ?? i.connections))} KiB per connection)${verdict}`);
   }
 }
 
