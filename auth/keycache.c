@@ -97,14 +97,19 @@ static enum ag_rc ag_keycache_fetch(struct ag_keycache *kc, struct ag_err *err)
 {
     enum ag_rc rc;
     if (!kc->jwks_uri) {
+        /* A scratch arena per attempt, so retries while the IdP is down do not accumulate. */
+        struct ag_arena *ma = ag_arena_new(0);
         struct ag_oidc_meta *m;
-        rc = ag_discovery_fetch(kc->meta_arena, kc->issuer, &kc->http, &m, err);
+        rc = ag_discovery_fetch(ma, kc->issuer, &kc->http, &m, err);
         if (rc != AG_OK) {
+            ag_arena_free(ma);
             ag_err_prefix(err, "discovery");
             ag_keycache_failed(kc, err);
             return rc;
         }
         pthread_mutex_lock(&kc->mu);
+        ag_arena_free(kc->meta_arena); /* empty until now: discovery succeeds only once */
+        kc->meta_arena = ma;
         kc->meta = m;
         kc->jwks_uri = ag_keycache_dup(m->jwks_uri);
         pthread_mutex_unlock(&kc->mu);
