@@ -108,7 +108,9 @@ bool ag_redirect_is_safe(const char *rd)
     if (!rd)
         return false;
     size_t len = strnlen(rd, AG_REDIRECT_MAX_LEN + 1);
-    if (len == 0 || len > AG_REDIRECT_MAX_LEN)
+    /* The raw value is the Location: it must itself start with "/" ("%2Fx" is a relative
+     * reference that only decodes to a path). */
+    if (len == 0 || len > AG_REDIRECT_MAX_LEN || rd[0] != '/')
         return false;
     char a[AG_REDIRECT_MAX_LEN + 1], b[AG_REDIRECT_MAX_LEN + 1];
     size_t alen = 0, blen = 0;
