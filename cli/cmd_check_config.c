@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "auth/assertion.h"
+#include "core/arena.h"
+#include "rolemap/rolemap.h"
 #include "cli/cli.h"
 #include "conf/config.h"
 #include "conf/reference.h"
@@ -83,6 +85,19 @@ int ag_cmd_check_config(int argc, char **argv)
         return AG_EXIT_USAGE;
     }
     ag_assertion_signer_free(signer);
+    /* Claim paths and role names are rolemap's grammar: compile it, as `serve` will. */
+    struct ag_arena *arena = ag_arena_new(0);
+    struct ag_rolemap *rolemap = NULL;
+    if (ag_rolemap_compile(arena, cfg, &rolemap, &err) != AG_OK) {
+        char where[512];
+        ag_config_locate(cfg, "roles.claims", where, sizeof(where));
+        fprintf(stderr, "%s: roles: %s\nairgate check-config: %s is not valid\n", where, err.msg,
+                path);
+        ag_arena_free(arena);
+        ag_config_unref(cfg);
+        return AG_EXIT_USAGE;
+    }
+    ag_arena_free(arena);
     if (!quiet)
         ag_config_print(cfg, stdout);
     ag_config_unref(cfg);

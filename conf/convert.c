@@ -346,6 +346,32 @@ static void ag_conv_one(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yno
     }
 }
 
+/* A client id such as "airflow.prod" must stay one segment of resource_access.<id>.roles: quote
+ * it the way rolemap/path.h reads quoted segments when it holds anything but [A-Za-z0-9_-]. */
+static char *ag_conf_quote_path_segment(struct ag_conf_ctx *ctx, const char *key)
+{
+    size_t n = strlen(key);
+    int plain = n > 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (!(isalnum(c) || c == '_' || c == '-'))
+            plain = 0;
+    }
+    if (plain)
+        return (char *)key;
+    char *out = ag_arena_alloc(ctx->tmp, 2 * n + 3);
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (key[i] == '"' || key[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = key[i];
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
 /* The default as a node: "${key}" is replaced by that (earlier) key's string value; list types
  * split on commas. NULL when there is no default or what it refers to is unset. */
 static const struct ag_ynode *ag_default_node(struct ag_conf_ctx *ctx, size_t idx)
@@ -364,7 +390,18 @@ static const struct ag_ynode *ag_default_node(struct ag_conf_ctx *ctx, size_t id
             memcpy(&val, ag_field(ctx, ag_conf_opts[r].off), sizeof(val));
         if (!val)
             return NULL;
+        if (o->flags & AG_OPTF_CLAIM_PATH)
+            val = ag_conf_quote_path_segment(ctx, val);
         def = ag_arena_printf(ctx->tmp, "%.*s%s%s", (int)(ref - def), def, val, close + 1);
+        if (o->flags & AG_OPTF_CLAIM_PATH) {
+            /* One path, even when the substituted key contains a comma. */
+            struct ag_ynode *seq = ag_ynode_new(ctx, AG_YNODE_SEQ, 0);
+            struct ag_ynode *item = ag_ynode_new(ctx, AG_YNODE_SCALAR, 0);
+            item->str = (char *)def;
+            item->len = strlen(def);
+            ag_ynode_append(seq, item);
+            return seq;
+        }
     }
     int list = o->type == AG_OPT_STRLIST || o->type == AG_OPT_URLLIST ||
                o->type == AG_OPT_CIDRLIST || o->type == AG_OPT_SECRETLIST;

@@ -80,9 +80,10 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "Refresh the access token this long before it expires."},
     {"session.cookie_domain", AG_OPT_STRING, FLD(session.cookie_domain), 0, NULL, 0, 0, NULL,
      "Cookie `Domain`; unset: a host-only cookie (recommended)."},
-    {"roles.claims", AG_OPT_STRLIST, FLD(roles.claims), 0,
+    {"roles.claims", AG_OPT_STRLIST, FLD(roles.claims), AG_OPTF_CLAIM_PATH,
      "resource_access.${oidc.client_id}.roles", 0, 0, NULL,
-     "Dotted paths into the verified token where IdP roles are read."},
+     "Dotted paths into the verified token where IdP roles are read; a key containing dots "
+     "is written in double quotes: `resource_access.\"airflow.prod\".roles`."},
     {"roles.map", AG_OPT_ROLEMAP, FLD2(roles.n_rules, roles.rules), REQ, NULL, 0, 0, NULL,
      "IdP role -> Airflow role (or list of roles); may be empty only when `roles.unmapped` "
      "names a role."},

@@ -55,6 +55,14 @@ check "bad: http issuer" has "$err" "$fx/bad.yaml:5: oidc.issuer: is http:// whi
 check "bad: summary line" has "$err" "airgate check-config: $fx/bad.yaml is not valid"
 check "bad: nothing on stdout" test -z "$out"
 
+# Claim-path grammar is rolemap's: check-config compiles the role map as serve does.
+AIRGATE_ROLES_CLAIMS='resource_access["airflow"].roles' run check-config -c "$fx/good.yaml"
+check "bad claim path exits 2" test "$rc" -eq 2
+check "bad claim path is explained" has "$err" 'roles: '
+check "bad claim path names the path" has "$err" 'resource_access["airflow"].roles'
+AIRGATE_ROLES_CLAIMS='resource_access."my client".roles' run check-config -q -c "$fx/good.yaml"
+check "quoted claim path with a space is valid" test "$rc" -eq 0
+
 AIRGATE_OIDC_LEEWAY_S=abc run check-config -c "$fx/good.yaml"
 check "env bad value exits 2" test "$rc" -eq 2
 check "env bad value names the variable" has "$err" 'env AIRGATE_OIDC_LEEWAY_S: oidc.leeway_s: expected an integer, got "abc"'

@@ -67,6 +67,33 @@ Test(good, claims_default_follows_client_id)
     ag_config_unref(c);
 }
 
+Test(good, claims_default_quotes_a_dotted_client_id)
+{
+    /* Keycloak client ids such as "airflow.prod" must stay one path segment. */
+    char *env[] = {"AIRGATE_OIDC_CLIENT_ID=airflow.prod", NULL};
+    struct ag_config *c = ct_load(BASE, env);
+    cr_assert_eq(c->roles.claims.n, 1);
+    cr_assert_str_eq(c->roles.claims.items[0], "resource_access.\"airflow.prod\".roles");
+    ag_config_unref(c);
+}
+
+Test(good, claims_default_keeps_a_client_id_with_a_comma_as_one_path)
+{
+    char *env[] = {"AIRGATE_OIDC_CLIENT_ID=a,b", NULL};
+    struct ag_config *c = ct_load(BASE, env);
+    cr_assert_eq(c->roles.claims.n, 1);
+    cr_assert_str_eq(c->roles.claims.items[0], "resource_access.\"a,b\".roles");
+    ag_config_unref(c);
+}
+
+Test(good, quoted_claim_path_with_space_is_accepted)
+{
+    char *env[] = {"AIRGATE_ROLES_CLAIMS=resource_access.\"my client\".roles", NULL};
+    struct ag_config *c = ct_load(BASE, env);
+    cr_assert_str_eq(c->roles.claims.items[0], "resource_access.\"my client\".roles");
+    ag_config_unref(c);
+}
+
 Test(good, full_config)
 {
     struct ag_config *c =
