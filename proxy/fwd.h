@@ -37,7 +37,8 @@ struct ag_fwd {
     const char *method;
     const char *url_path; /* path?query as received */
     void *req_headers;    /* struct curl_slist * built in arena by ag_upstream_header_add */
-    long long body_len;   /* -1: no body, -2: unknown length (chunked), else Content-Length */
+    void *req_headers_tail;
+    long long body_len; /* -1: no body, -2: unknown length (chunked), else Content-Length */
     bool head_method;
     bool retry_ok; /* idempotent without a body: may be retried once on another replica */
     void (*wake)(struct ag_fwd *f); /* resumes the front's suspended connection */

@@ -135,8 +135,9 @@ const char *ag_hdr_cookie_filter(struct ag_arena *a, const char *cookie, const c
         const char *end = p;
         while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
             end--;
-        const char *eq = memchr(start, '=', (size_t)(end - start));
-        const char *name_end = eq ? eq : end;
+        const char *name_end = start;
+        while (name_end < end && *name_end != '=')
+            name_end++;
         while (name_end > start && (name_end[-1] == ' ' || name_end[-1] == '\t'))
             name_end--;
         if (ag_hdr_cookie_is_ours(start, (size_t)(name_end - start), cookie_name))
