@@ -43,6 +43,9 @@ Test(redirect, everything_else_becomes_root)
         "data:text/html,<script>",
         " /home",
         "/%2F%2Fevil.example",
+        "%2F2", /* decodes to a path, but is not one */
+        "%2Fhome",
+        "%5C%5Cevil.example",
         "/%2f/evil.example",
         "/%5Cevil.example",
         "/%5cevil.example",
