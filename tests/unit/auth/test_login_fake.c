@@ -126,15 +126,15 @@ static char *fake_tokens(struct fake_idp *f, bool with_nonce)
              with_nonce ? (f->wrong_nonce ? "not-the-nonce" : f->nonce) : "",
              with_nonce ? "\"," : "", f->user);
     char *at = f->opaque_access ? strdup("opaque-access-token") : fake_sign(f, at_claims);
-    char *idt = fake_sign(f, id_claims);
+    char *idt = (!with_nonce && f->no_id_token_on_refresh) ? strdup("") : fake_sign(f, id_claims);
     f->refresh_gen++;
     snprintf(f->refresh, sizeof(f->refresh), "rt-%s-%d", f->user, f->refresh_gen);
     size_t cap = strlen(at) + strlen(idt) + 512;
     char *json = malloc(cap);
     snprintf(json, cap,
-             "{\"access_token\":\"%s\",\"id_token\":\"%s\",\"refresh_token\":\"%s\","
+             "{\"access_token\":\"%s\",%s%s%s\"refresh_token\":\"%s\","
              "\"token_type\":\"Bearer\",\"expires_in\":%ld,\"refresh_expires_in\":1800}",
-             at, idt, f->refresh, f->access_ttl);
+             at, *idt ? "\"id_token\":\"" : "", idt, *idt ? "\"," : "", f->refresh, f->access_ttl);
     free(at);
     free(idt);
     return json;

@@ -37,6 +37,7 @@ struct fake_idp {
     bool revoked;
     /* misbehaviour switches */
     bool wrong_nonce, wrong_aud, wrong_sig, opaque_access;
+    bool no_id_token_on_refresh; /* refresh answers without an id_token */
     int delay_ms;
     /* observations */
     int posts, refresh_posts;

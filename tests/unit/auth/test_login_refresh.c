@@ -253,6 +253,31 @@ Test(login_refresh, bad_cookie_is_cleared_and_leads_to_login)
     world_free(w);
 }
 
+Test(login_refresh, refresh_without_id_token_keeps_the_hint_or_ends_the_session)
+{
+    struct world *w = world_new(AG_CLIENT_AUTH_BASIC);
+    struct ag_test_jar jar = {0};
+    signed_in(w, &jar);
+    struct ag_login_result res;
+    (void)step(w, &jar, "/", NULL, &res);
+    const char *hint = ag_arena_strdup(w->a, res.session->id_token);
+    /* JWT access token, no new ID token: roles from the access token, the old hint kept. */
+    w->idp.no_id_token_on_refresh = true;
+    w->idp.now += 280;
+    (void)step(w, &jar, "/", NULL, &res);
+    cr_assert(res.refreshed);
+    cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
+    cr_assert_str_eq(res.session->id_token, hint);
+    /* Opaque access token and no ID token: nothing verifiable, so the session ends. */
+    w->idp.opaque_access = true;
+    w->idp.now += 300;
+    struct ag_http_response r = step(w, &jar, "/", NULL, &res);
+    cr_assert_eq(res.verdict, AG_LOGIN_NONE);
+    cr_assert_eq(r.status, 302);
+    cr_assert_null(ag_test_jar_get(&jar, "_airgate"));
+    world_free(w);
+}
+
 Test(login_refresh, idle_timeout_renews_last_seen_and_expires)
 {
     struct world *w = world_new(AG_CLIENT_AUTH_BASIC);
