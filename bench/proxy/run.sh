@@ -422,9 +422,13 @@ run_wrk() { # peer label conns path script measure(0|1) secs
   load_pid=""
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
-    perf report -i "$work/perf-$label-c$c.data" --stdio --no-children -g none --sort comm,dso,sym \
-      --percent-limit 0.3 2>/dev/null |
-      grep -v '^$' | head -400 >"$out_dir/perf-airgate-$label-c$c.txt" || true
+    {
+      echo "# airgate CPU profile, $label -c$c: by thread and library, then by symbol"
+      perf report -i "$work/perf-$label-c$c.data" --stdio --no-children -g none --sort comm,dso \
+        --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+      perf report -i "$work/perf-$label-c$c.data" --stdio --no-children -g none --sort comm,dso,sym \
+        --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -300 || true
+    } >"$out_dir/perf-airgate-$label-c$c.txt"
     log "perf profile: bench/out/perf-airgate-$label-c$c.txt"
   fi
   t1=$(cpu_ticks "$pid")
