@@ -258,7 +258,7 @@ static enum MHD_Result ag_forward_respond(struct ag_preq *p)
     int status = f->status;
     struct MHD_Response *r;
     if (status == 204 || status == 304 || status < 200)
-        r = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     else
         r = MHD_create_response_from_callback(f->resp_len >= 0 ? (uint64_t)f->resp_len
                                                                : MHD_SIZE_UNKNOWN,

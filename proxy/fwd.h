@@ -38,53 +38,54 @@ struct ag_fwd {
     const char *url_path; /* path?query as received */
     void *req_headers;    /* struct curl_slist * built in arena by ag_upstream_header_add */
     void *req_headers_tail;
-    long long body_len; /* -1: no body, -2: unknown length (chunked), else Content-Length */
-    bool head_method;
-    bool retry_ok; /* idempotent without a body: may be retried once on another replica */
+    long long body_len;             /* -1: no body, -2: unknown length (chunked), else length */
     void (*wake)(struct ag_fwd *f); /* resumes the front's suspended connection */
     void *front;                    /* the front's connection handle for wake */
     uint64_t t_start_us;
+    bool head_method;
+    bool retry_ok; /* idempotent without a body: may be retried once on another replica */
 
-    pthread_mutex_t lock;
+    /* guarded by lock (fields grouped by size to keep the struct compact) */
+    bool front_gone;  /* the client side finished or went away */
+    bool curl_done;   /* the curl side released the transfer */
+    bool up_eof;      /* request body: the front has no more */
+    bool up_paused;   /* request body: curl waits for data */
+    bool head_ready;  /* the response head is complete */
+    bool down_paused; /* response body: curl waits for room */
+    bool done;        /* the transfer finished (fail says how) */
+    bool replica_set;
     enum ag_fwd_wait waiting; /* the front connection is suspended waiting for this */
-    bool front_gone;          /* the client side finished or went away */
-    bool curl_done;           /* the curl side released the transfer */
-    /* request body: front writes, curl reads */
+    enum ag_fwd_fail fail;
+    int status;
+    pthread_mutex_t lock;
+    /* request body ring: front writes, curl reads */
     char *up_buf;
     size_t up_off, up_len;
-    bool up_eof, up_paused;
     unsigned long long up_total;
     /* response head, built by the curl thread in resp_arena until head_ready */
     struct ag_arena *resp_arena;
-    int status;
     struct ag_http_header *resp_headers;
     size_t n_resp_headers, cap_resp_headers;
     long long resp_len; /* Content-Length from upstream, -1 unknown */
-    bool head_ready;
     /* response body ring: curl writes, front reads */
     char *down_buf;
     size_t down_off, down_len;
-    bool down_paused;
-    bool done; /* the transfer finished (fail says how) */
-    enum ag_fwd_fail fail;
-    char fail_msg[160];
     unsigned long long down_total;
     struct ag_replica *replica; /* current replica (curl thread), read by the front at the end */
-    bool replica_set;
-    uint64_t t_upstream_us; /* upstream latency, set when done */
+    uint64_t t_upstream_us;     /* upstream latency, set when done */
+    char fail_msg[160];
 
     /* engine queue (guarded by the engine's queue lock) */
-    unsigned cmd;
-    bool queued;
     struct ag_fwd *qnext;
     void *easy;                   /* CURL * while attached (curl thread only) */
     struct ag_fwd *aprev, *anext; /* attached list (curl thread only) */
+    struct ag_fwd *wnext;
+    void (*release)(struct ag_fwd *f); /* called when refs drops to 0 */
+    unsigned cmd;
+    atomic_int refs;
+    bool queued;
     bool retried;
     bool wake_pending; /* curl thread only */
-    struct ag_fwd *wnext;
-
-    atomic_int refs;
-    void (*release)(struct ag_fwd *f); /* called when refs drops to 0 */
 };
 
 /** Drops one reference; the last calls f->release. */

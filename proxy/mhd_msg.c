@@ -54,8 +54,12 @@ void ag_mhd_request_fill(struct ag_arena *a, struct MHD_Connection *conn, const 
 
 enum MHD_Result ag_mhd_respond(struct MHD_Connection *conn, const struct ag_http_response *resp)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        resp->body_len, (void *)(uintptr_t)(resp->body ? resp->body : ""), MHD_RESPMEM_MUST_COPY);
+    /* MUST_COPY: libmicrohttpd copies the body and never writes through the pointer */
+    void *body = NULL;
+    if (resp->body && resp->body_len > 0)
+        memcpy(&body, &resp->body, sizeof(body));
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(resp->body_len, body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     if (resp->content_type)
