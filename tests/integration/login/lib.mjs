@@ -19,11 +19,12 @@ export function freePort() {
 }
 
 // Starts airgate for idp/upstream; `extra` is merged into the config (one level deep).
-export async function startGate(idp, upstream, extra = {}) {
+// `publicUrl` lets a second replica stand behind the same public address as the first.
+export async function startGate(idp, upstream, extra = {}, { publicUrl } = {}) {
   const port = await freePort();
   const cfg = baseConfig(idp, [`http://127.0.0.1:${upstream.info.port}`], {
     listen: `127.0.0.1:${port}`,
-    public_url: `http://127.0.0.1:${port}`,
+    public_url: publicUrl || `http://127.0.0.1:${port}`,
     ...extra,
   });
   cfg.oidc = { ...cfg.oidc, client_secret: idp.info.client_secret, ...(extra.oidc || {}) };

@@ -81,6 +81,26 @@ test('two login tabs at once both complete', async () => {
   assert.equal((await echo(gate, jar)).header('x-airflow-roles'), 'Op');
 });
 
+test('a login begun at one replica finishes at another', async () => {
+  // both replicas share the secret and the public URL, as behind a load balancer
+  const gate2 = await startGate(idp, up, {}, { publicUrl: gate.url });
+  try {
+    const jar = new CookieJar();
+    const r = await browserLogin(jar, `${gate.url}/oauth2/start?rd=/echo/lb`, {
+      username: 'op', password: 'op', stop: (u) => u.startsWith(`${gate.url}/oauth2/callback`),
+    });
+    assert.equal(r.stopped, true);
+    const atReplica2 = r.url.replace(gate.url, gate2.url);
+    const cb = await jarFetch(jar, atReplica2);
+    assert.equal(cb.status, 302);
+    assert.equal(cb.headers.get('location'), '/echo/lb');
+    // and the session it set is read by replica 1 too
+    assert.equal((await echo(gate, jar)).header('x-forwarded-user'), 'op');
+  } finally {
+    await gate2.stop();
+  }
+});
+
 test('state, nonce and PKCE tampering are rejected', async () => {
   for (const [param, expect] of [['state', /no sign-in was in progress|did not match/], ['nonce', /could not be verified/], ['code_challenge', /did not accept/]]) {
     const jar = new CookieJar();
