@@ -220,6 +220,18 @@ status_kib() { # root field
   echo "$total"
 }
 tail_of() { cat "$@" 2>/dev/null | tail -c 400 | tr '\n' ' ' || true; }
+thread_ticks() { # pid -> "name ticks" per thread name (utime+stime summed over same-named threads)
+  local t
+  for t in /proc/"$1"/task/*/stat; do
+    sed 's/^[0-9]* (\(.*\)) [A-Za-z] \(.*\)$/\1\t\2/' "$t" 2>/dev/null || true
+  done | awk -F'\t' '{ split($2, f, " "); n = $1; gsub(/[^A-Za-z0-9_.-]/, "_", n); c[n] += f[11] + f[12] }
+    END { for (n in c) print n, c[n] }'
+}
+thread_json() { # before after -> {"name":ticks,...} of the difference
+  awk 'NR == FNR { b[$1] = $2; next } { d[$1] = $2 - b[$1] }
+    END { printf "{"; s = ""; for (n in d) { printf "%s\"%s\":%d", s, n, d[n]; s = "," } printf "}" }' \
+    <(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
 nprocs() { tree_pids "$1" | wc -l; }
 clk_tck=$(getconf CLK_TCK)
 machine_ticks() { # "busy total" jiffies of the whole machine
@@ -402,6 +414,8 @@ run_wrk() { # peer label conns path script measure(0|1) secs
   sleep 1
   b1=$(machine_ticks)
   t0=$(cpu_ticks "$pid")
+  local th0 th1
+  th0=$(thread_ticks "$pid")
   # In the background so that Ctrl-C / SIGTERM reach the trap at once.
   # exec: load_pid is timeout's own pid, and timeout passes a TERM on to wrk.
   (
@@ -432,15 +446,17 @@ run_wrk() { # peer label conns path script measure(0|1) secs
     log "perf profile: bench/out/perf-airgate-$label-c$c.txt"
   fi
   t1=$(cpu_ticks "$pid")
+  th1=$(thread_ticks "$pid")
   [ "$measure" = 1 ] || return 0
   js=$(sed -n 's/^WRKJSON //p' "$raw" | tail -1)
   if [ -z "$js" ]; then
     log "wrk produced no result for $p $label c$c: $(tail -3 "$raw" | tr '\n' ' ')"
     js='null'
   fi
-  printf '{"peer":"%s","run":"%s","connections":%d,"path":"%s","wrk":%s,"cpu_ticks":%d,"clk_tck":%d,"hwm_kib":%d,"rss_kib":%d,"processes":%d,"background_cores":%s}\n' \
+  printf '{"peer":"%s","run":"%s","connections":%d,"path":"%s","wrk":%s,"cpu_ticks":%d,"clk_tck":%d,"hwm_kib":%d,"rss_kib":%d,"processes":%d,"background_cores":%s,"master_thread_ticks":%s}\n' \
     "$p" "$label" "$c" "$path" "$js" "$((t1 - t0))" "$clk_tck" "$(status_kib "$pid" VmHWM)" \
-    "$(status_kib "$pid" VmRSS)" "$(nprocs "$pid")" "$(busy_cores "$b0" "$b1")" >>"$results"
+    "$(status_kib "$pid" VmRSS)" "$(nprocs "$pid")" "$(busy_cores "$b0" "$b1")" \
+    "$(thread_json "$th0" "$th1")" >>"$results"
   node "$here/lib/report.mjs" --line "$(tail -1 "$results")" >&2 || true
 }
 

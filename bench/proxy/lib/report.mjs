@@ -180,6 +180,22 @@ for (const r of ratios) {
   say(`${pad(r.run, 17)} ${lpad(an, 13)} ${lpad(aa, 14)} ${lpad(mn, 12)} ${lpad(cpu, 36)}`);
 }
 
+const threadLines = [];
+for (const g of groups) {
+  const list = g.byPeer.airgate ?? [];
+  const r = list.find((x) => x.master_thread_ticks && x.wrk && x.wrk.duration_us);
+  if (!r) continue;
+  const secs = r.wrk.duration_us / 1e6;
+  const parts = Object.entries(r.master_thread_ticks).filter(([, t]) => t > 0).sort((x, y) => y[1] - x[1])
+    .map(([name, t]) => `${name} ${f1(t / r.clk_tck / secs, 2)}`);
+  threadLines.push(`  ${pad(g.label, 17)} ${parts.join(', ')}`);
+}
+if (threadLines.length > 0) {
+  say();
+  say('airgate CPU by thread name (cores busy during the run; first round):');
+  threadLines.forEach((l) => say(l));
+}
+
 say();
 say('peak RSS (VmHWM summed over all the server\'s processes, over the whole bench):');
 const peak = {};
