@@ -95,3 +95,20 @@ test('a replica failing its health check is taken out and gets no traffic', asyn
     await a.stop(); await b.stop();
   }
 });
+
+test('a DNS name is resolved into replicas, off the request path', async () => {
+  const up = await startUpstream();
+  const ag = await startAirgate(baseConfig(idp, [`http://localhost:${up.info.port}`], { upstreams: { resolve_interval_s: 1 } }));
+  try {
+    const r = await fetch(`${ag.url}/dns`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).replica, up.info.name);
+    const m = await (await fetch(`${ag.url}/metrics`)).text();
+    // replicas are labelled by address: the name was resolved by airgate, not per request
+    assert.match(m, new RegExp(`airgate_upstream_healthy\\{upstream="127\\.0\\.0\\.1:${up.info.port}"\\} 1`));
+    assert.doesNotMatch(m, /upstream="localhost:/);
+  } finally {
+    assert.equal((await ag.stop()).code, 0);
+    await up.stop();
+  }
+});

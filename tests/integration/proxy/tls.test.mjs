@@ -90,3 +90,27 @@ test('HTTPS front with TLS >= 1.2, certificate reloaded on SIGHUP', { skip }, as
     assert.equal(st.code, 0, ag.lines.slice(-15).join('\n'));
   }
 });
+
+test('https upstreams are verified against upstreams.ca_file', { skip }, async () => {
+  const c = makeCert('upstream');
+  const server = https.createServer({ key: fs.readFileSync(c.key), cert: c.pem }, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ tls: true, path: req.url, user: req.headers['x-forwarded-user'] }));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  const token = await mintToken(idp, { username: 'admin' });
+  const trusted = await startAirgate(baseConfig(idp, [`https://127.0.0.1:${port}`], { upstreams: { ca_file: c.crt } }));
+  const untrusted = await startAirgate(baseConfig(idp, [`https://127.0.0.1:${port}`], { upstreams: { ca_file: makeCert('other').crt } }));
+  try {
+    const ok = await fetch(`${trusted.url}/secure`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { tls: true, path: '/secure', user: 'admin' });
+    const bad = await fetch(`${untrusted.url}/secure`, { headers: { authorization: `Bearer ${token}` } });
+    assert.ok(bad.status === 502 || bad.status === 503, `unverifiable upstream gives ${bad.status}`);
+  } finally {
+    assert.equal((await trusted.stop()).code, 0);
+    assert.equal((await untrusted.stop()).code, 0);
+    server.close();
+  }
+});
