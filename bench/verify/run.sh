@@ -18,6 +18,7 @@ cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Itests/unit/aut
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c 0)   # one core, for us and for openssl
 
+load_before=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
 ours=$("${pin[@]}" "$bin" "$secs")
 speed() { # $1: openssl speed algorithm, $2: awk pattern of its result line -> verify/s
   "${pin[@]}" openssl speed -elapsed -seconds "$secs" "$1" 2>/dev/null | awk "$2"
@@ -37,6 +38,7 @@ row PS256 "$(get jwt_verify_PS256)" "$(get sig_verify_PS256)" "$rsa"
 row ES256 "$(get jwt_verify_ES256)" "$(get sig_verify_ES256)" "$ec"
 row EdDSA "$(get jwt_verify_EdDSA)" "$(get sig_verify_EdDSA)" "$ed"
 echo
+echo "machine: $(nproc) cores, load average $load_before at start (other processes skew both columns alike)"
 echo "openssl speed rows: rsa2048 (RS256 and PS256: same public-key operation), ecdsap256, ed25519"
 echo "cached path (token-cache hit, $(get cached_token_bytes)-byte RS256 token): $(get cached_hit_ns) ns/op"
 awk -v c="$(get cached_hit_ns)" -v j="$(get jwt_verify_RS256)" \
