@@ -287,11 +287,23 @@ enum ag_rc ag_keycache_verify(struct ag_keycache *kc, struct ag_arena *a,
         ag_jwks_unref(ks);
         return rc;
     }
-    ag_jwks_unref(ks);
     if (!ag_keycache_refetch_allowed(kc)) {
-        ag_err_prefix(err, "unknown kid, re-fetch rate-limited");
-        return AG_ECRYPTO;
+        /* A re-fetch already ran in this window, or is running: wait for it to finish (an
+         * uncontended lock when none is) and use what it brought. Holding ks keeps its address
+         * from being reused, so a different pointer means a different set. */
+        pthread_mutex_lock(&kc->fetch_mu);
+        pthread_mutex_unlock(&kc->fetch_mu);
+        struct ag_keyset *cur = ag_keycache_keys(kc);
+        bool changed = cur != ks;
+        ag_jwks_unref(ks);
+        if (changed)
+            rc = ag_jwt_verify(a, cur, p, token, len, out, err);
+        else
+            ag_err_prefix(err, "unknown kid, re-fetch rate-limited");
+        ag_jwks_unref(cur);
+        return rc;
     }
+    ag_jwks_unref(ks);
     struct ag_err ferr;
     pthread_mutex_lock(&kc->fetch_mu);
     rc = ag_keycache_fetch(kc, &ferr); /* a failure keeps the old keys; verify again anyway */

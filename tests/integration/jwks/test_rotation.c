@@ -517,3 +517,40 @@ Test(rotation, concurrent_verification_during_swaps)
     free(tok);
     ag_keycache_free(kc);
 }
+
+struct ag_bg_verify {
+    struct ag_keycache *kc;
+    enum ag_rc rc;
+};
+
+static void *ag_bg_verify_run(void *arg)
+{
+    struct ag_bg_verify *b = arg;
+    b->rc = verify_with(b->kc, &k2, NULL);
+    return NULL;
+}
+
+/* A request with the new kid that arrives while another request's re-fetch is in flight waits
+ * for that fetch instead of failing, and no second fetch is made. */
+Test(rotation, new_kid_during_an_in_flight_refetch_waits_for_it)
+{
+    struct ag_keycache *kc = cache(-1, 30, 3000);
+    struct ag_err err;
+    cr_assert_eq(ag_keycache_start(kc, &err), AG_OK, "%s", err.msg);
+    long before = server_count();
+    serve_keys(j1, j2);
+    put_file("mode", "slow:1");
+    struct ag_bg_verify b = {.kc = kc};
+    pthread_t th;
+    pthread_create(&th, NULL, ag_bg_verify_run, &b);
+    usleep(300 * 1000); /* the background request is now inside its slow fetch */
+    cr_assert_eq(verify_with(kc, &k2, NULL), AG_OK);
+    pthread_join(th, NULL);
+    cr_assert_eq(b.rc, AG_OK);
+    cr_assert_eq(server_count() - before, 1);
+    struct ag_keycache_stats st;
+    ag_keycache_stats(kc, &st);
+    cr_assert_eq(st.refetch_unknown_kid, 1);
+    cr_assert_eq(st.refetch_limited, 1);
+    ag_keycache_free(kc);
+}
