@@ -58,8 +58,9 @@ struct ag_keyset *ag_keycache_keys(struct ag_keycache *kc);
 uint64_t ag_keycache_generation(struct ag_keycache *kc);
 
 /** ag_jwt_verify against the current keys; when the token's kid is unknown, re-fetches at most
- * once per min_refetch_s window (other callers in the window fail fast with AG_ECRYPTO) and
- * retries. AG_EUPSTREAM when no key set has ever been loaded. */
+ * once per min_refetch_s window and retries. Other unknown-kid callers in the window wait for a
+ * re-fetch in flight and use its keys, or fail at once with AG_ECRYPTO when none is running.
+ * AG_EUPSTREAM when no key set has ever been loaded. */
 enum ag_rc ag_keycache_verify(struct ag_keycache *kc, struct ag_arena *a,
                               const struct ag_jwt_policy *p, const char *token, size_t len,
                               struct ag_jwt **out, struct ag_err *err) AG_WUR;
