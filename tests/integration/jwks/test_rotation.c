@@ -554,3 +554,22 @@ Test(rotation, new_kid_during_an_in_flight_refetch_waits_for_it)
     cr_assert_eq(st.refetch_limited, 1);
     ag_keycache_free(kc);
 }
+
+/* A configured jwks_uri skips discovery; bad options are refused up front. */
+Test(rotation, direct_jwks_uri_without_discovery)
+{
+    char uri[128];
+    snprintf(uri, sizeof(uri), "%s/jwks.json", S.issuer);
+    struct ag_keycache_opts o = {.jwks_uri = uri, .refresh_s = -1};
+    struct ag_keycache *kc;
+    struct ag_err err;
+    cr_assert_eq(ag_keycache_new(&o, &kc, &err), AG_OK, "%s", err.msg);
+    cr_assert_eq(ag_keycache_start(kc, &err), AG_OK, "%s", err.msg);
+    cr_assert_null(ag_keycache_meta(kc));
+    cr_assert_eq(verify_with(kc, &k1, NULL), AG_OK);
+    ag_keycache_free(kc);
+    struct ag_keycache_opts none = {.refresh_s = -1};
+    cr_assert_eq(ag_keycache_new(&none, &kc, &err), AG_EINVAL);
+    cr_assert_eq(ag_keycache_new(NULL, &kc, &err), AG_EINVAL);
+    ag_keycache_free(NULL);
+}
