@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-2}
+rounds=${2:-3}
 build=build/bench-verify
 cmake --preset release -B "$build" >/dev/null
 cmake --build "$build" --target ag_auth ag_core -j "$(nproc)" >/dev/null
@@ -19,14 +20,24 @@ pin=()
 command -v taskset >/dev/null && pin=(taskset -c 0)   # one core, for us and for openssl
 
 load_before=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
-ours=$("${pin[@]}" "$bin" "$secs")
-speed() { # $1: openssl speed algorithm, $2: awk pattern of its result line -> verify/s
-  "${pin[@]}" openssl speed -elapsed -seconds "$secs" "$1" 2>/dev/null | awk "$2"
+best() { sort -g | tail -1; }
+ours=""
+for _ in $(seq "$rounds"); do ours+=$("${pin[@]}" "$bin" "$secs")$'\n'; done
+speed() { # $1: openssl speed algorithm, $2: awk pattern of its result line -> verify/s (best)
+  for _ in $(seq "$rounds"); do
+    "${pin[@]}" openssl speed -elapsed -seconds "$secs" "$1" 2>/dev/null | awk "$2"
+  done | best
 }
 rsa=$(speed rsa2048 '/^rsa 2048 bits/ {print $(NF)}')
 ec=$(speed ecdsap256 '/nistp256\)/ {print $(NF)}')
 ed=$(speed ed25519 '/Ed25519\)/ {print $(NF)}')
-get() { awk -v k="$1" '$1 == k {print $2}' <<<"$ours"; }
+get() { # best (highest rate, or lowest ns) of the rounds
+  if [ "$1" = cached_hit_ns ]; then
+    awk -v k="$1" '$1 == k {print $2}' <<<"$ours" | sort -g | head -1
+  else
+    awk -v k="$1" '$1 == k {print $2}' <<<"$ours" | best
+  fi
+}
 
 printf '%-8s %16s %16s %18s %10s %10s\n' alg "airgate jwt/s" "airgate sig/s" "openssl speed/s" "jwt/ssl" "sig/ssl"
 row() { # alg ours_jwt ours_sig openssl
