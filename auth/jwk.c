@@ -296,7 +296,7 @@ static enum ag_rc ag_jwk_ec(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_j
         return rc;
     size_t L = curves[ci].len;
     /* RFC 7518 6.2.1.2: x and y are exactly the field size, including leading zeros. */
-    if (xl != L || yl != L)
+    if (!x || !y || xl != L || yl != L)
         return ag_err_set(c->err, AG_EINVAL, "key %s: EC coordinates must be %zu bytes for %s",
                           c->kid, L, curves[ci].crv);
     uint8_t point[1 + 2 * 66];
