@@ -23,6 +23,18 @@
 #   BENCH_AIRGATE_BIN=build/release/airgate
 set -euo pipefail
 
+case "${1:-}" in
+-h | --help)
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+  ;;
+"") ;;
+*)
+  echo "usage: bench/proxy/run.sh [--help]   (settings come from BENCH_* variables, see --help)" >&2
+  exit 2
+  ;;
+esac
+
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out_dir="$repo/bench/out"
