@@ -44,9 +44,13 @@ die() {
   log "error: $*"
   exit 1
 }
+bad_setting() { # a wrong BENCH_* value: usage error
+  log "error: $*"
+  exit 2
+}
 num() { # name value min max
   if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
-    die "$1 must be an integer in $3..$4 (got '$2')"
+    bad_setting "$1 must be an integer in $3..$4 (got '$2')"
   fi
 }
 jstr() { tr -d '"\134\n'; } # text safe inside a JSON string: no quotes, backslashes, newlines
@@ -73,9 +77,9 @@ num BENCH_IDLE_HOLD_SECONDS "$idle_hold" 0 600
 num BENCH_REPEAT "$repeat" 1 20
 for c in $conns_list; do num BENCH_CONNECTIONS "$c" 1 20000; done
 for p in $peers; do
-  case $p in nginx | apache | airgate) ;; *) die "BENCH_PEERS: unknown peer '$p' (nginx apache airgate)" ;; esac
+  case $p in nginx | apache | airgate) ;; *) bad_setting "BENCH_PEERS: unknown peer '$p' (nginx apache airgate)" ;; esac
 done
-case $pin in 0 | 1) ;; *) die "BENCH_PIN must be 0 or 1" ;; esac
+case $pin in 0 | 1) ;; *) bad_setting "BENCH_PIN must be 0 or 1" ;; esac
 
 if [ "${BENCH_SKIP_DEPS:-0}" != 1 ]; then
   "$repo/scripts/deps.sh" bench
