@@ -515,6 +515,8 @@ done
     "$(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo unknown)" \
     "$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')" \
     "$({ [ -x "$airgate_bin" ] && "$airgate_bin" version 2>/dev/null | head -1 | jstr; } || echo unavailable)"
+  printf '"commit":"%s%s",' "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "$(git -C "$repo" diff --quiet HEAD -- 2>/dev/null || echo '+uncommitted changes')"
   printf '"token":%s,"distinct_tokens":%d,"idle_connections":%d,"idle_hold_seconds":%d,"rounds":%d,' \
     "$mint_info" "$distinct" "$idle_conns" "$idle_hold" "$repeat"
   printf '"peers":{'

@@ -69,6 +69,7 @@ say(`airgate proxy benchmark — ${report.started}, ${report.cpus} CPU(s) (${rep
   + `${report.seconds}s per run, wrk -t${report.wrk_threads}${report.pinned ? ', servers pinned to CPU 0, load to CPU 1' : ''}`);
 say(`versions: nginx ${report.versions.nginx}, ${report.versions.apache}, mod_auth_openidc `
   + `${report.versions.mod_auth_openidc}, wrk ${report.versions.wrk}, airgate ${report.versions.airgate}`);
+say(`tree: ${report.commit ?? 'unknown'}`);
 say(`token: RS256, ${report.token.token_bytes} bytes; distinct-tokens run cycles ${report.distinct_tokens} tokens`);
 say();
 for (const p of PEERS) {
