@@ -13,6 +13,7 @@
 #   BENCH_DISTINCT_CONNECTIONS=64
 #   BENCH_IDLE_CONNECTIONS=10000  0 skips the idle keep-alive test
 #   BENCH_IDLE_HOLD_SECONDS=5
+#   BENCH_IDLE_PATH=/           what each idle connection asks for first (with the bearer token)
 #   BENCH_REPEAT=1              rounds of every run; the report shows each figure's median
 #   BENCH_PEERS="nginx apache airgate"
 #   BENCH_PIN=0                 1: servers under test on CPU 0, wrk + upstream + IdP on CPU 1
@@ -64,6 +65,7 @@ distinct_conns=${BENCH_DISTINCT_CONNECTIONS:-64}
 idle_conns=${BENCH_IDLE_CONNECTIONS:-10000}
 idle_hold=${BENCH_IDLE_HOLD_SECONDS:-5}
 repeat=${BENCH_REPEAT:-1}
+idle_path=${BENCH_IDLE_PATH:-/}
 peers=${BENCH_PEERS:-nginx apache airgate}
 pin=${BENCH_PIN:-0}
 airgate_bin=${BENCH_AIRGATE_BIN:-$repo/build/release/airgate}
@@ -75,6 +77,7 @@ num BENCH_DISTINCT_CONNECTIONS "$distinct_conns" 1 20000
 num BENCH_IDLE_CONNECTIONS "$idle_conns" 0 50000
 num BENCH_IDLE_HOLD_SECONDS "$idle_hold" 0 600
 num BENCH_REPEAT "$repeat" 1 20
+[[ $idle_path =~ ^/[A-Za-z0-9/._-]*$ ]] || bad_setting "BENCH_IDLE_PATH must be a plain absolute path"
 for c in $conns_list; do num BENCH_CONNECTIONS "$c" 1 20000; done
 for p in $peers; do
   case $p in nginx | apache | airgate) ;; *) bad_setting "BENCH_PEERS: unknown peer '$p' (nginx apache airgate)" ;; esac
@@ -378,8 +381,7 @@ idle_test() { # peer
   port=$(port_of "$p")
   pid=${pid_of[$p]}
   f="$work/idle-$p.out"
-  local path=/healthz
-  [ "$p" = airgate ] || path=/
+  local path=$idle_path
   before=$(status_kib "$pid" VmRSS)
   (
     set -- node "$here/lib/idle.mjs" --port "$port" --count "$idle_conns" --hold "$idle_hold" \
