@@ -69,7 +69,7 @@ static void ag_fz_check(const char *rd)
     const char *san = ag_redirect_sanitize(rd);
     if (safe ? san != rd : strcmp(san, "/") != 0)
         abort();
-    if (!safe)
+    if (!safe || !rd)
         return;
     size_t n = strlen(rd);
     if (n > AG_REDIRECT_MAX_LEN)

@@ -12,7 +12,9 @@
  *
  * Checked: nothing crashes or leaks; every failure carries its code and a message; an accepted
  * session names a user and is inside its lifetime; an accepted login state carries a safe rd
- * and the exact state; every Set-Cookie airgate writes back is free of control characters. */
+ * and the exact state; an accepted session written back (ag_session_cookie_set, chunked when
+ * large) and read again is the same; every Set-Cookie airgate writes is free of control
+ * characters. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +75,31 @@ static void ag_fz_check_resp(const struct ag_http_response *resp)
     }
 }
 
+/* An accepted session written back with ag_session_cookie_set and read again is the same. */
+static void ag_fz_roundtrip(struct ag_arena *a, const struct ag_session *s)
+{
+    struct ag_http_response resp = {0};
+    struct ag_err err = {0};
+    enum ag_rc rc = ag_session_cookie_set(a, &ag_fz_session, s, NULL, AG_FZ_NOW, &resp, &err);
+    ag_fz_check_err(rc, &err);
+    if (rc != AG_OK)
+        return; /* too large for AG_SESSION_MAX_CHUNKS cookies */
+    ag_fz_check_resp(&resp);
+    const char *jar = "";
+    for (size_t i = 0; i < resp.n_headers; i++) {
+        const char *v = resp.headers[i].value, *semi = strchr(v, ';');
+        jar = ag_arena_printf(a, "%s%s%.*s", jar, i ? "; " : "", (int)(semi - v), v);
+    }
+    struct ag_http_header h = {"Cookie", jar};
+    struct ag_http_request req = {.method = "GET", .path = "/", .n_headers = 1, .headers = &h};
+    struct ag_session *back = NULL;
+    rc = ag_session_cookie_open(a, &ag_fz_session, &req, AG_FZ_NOW, &back, &err);
+    if (rc != AG_OK || !back || strcmp(back->username, s->username) != 0 ||
+        back->idp_roles.n != s->idp_roles.n || back->airflow_roles.n != s->airflow_roles.n ||
+        back->allowed != s->allowed || back->created_at != s->created_at)
+        abort();
+}
+
 static void ag_fz_check_session(struct ag_arena *a, const struct ag_http_request *req)
 {
     struct ag_session *s = NULL;
@@ -84,6 +111,7 @@ static void ag_fz_check_session(struct ag_arena *a, const struct ag_http_request
             abort();
         if (s->created_at <= 0 || ag_session_remaining(&ag_fz_session, s, AG_FZ_NOW) <= 0)
             abort();
+        ag_fz_roundtrip(a, s);
     }
     if (rc != AG_OK && s)
         abort();
