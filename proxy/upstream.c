@@ -326,7 +326,9 @@ static void ag_up_begin(struct ag_upstream *u, struct ag_fwd *f)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (f->body_len != -1) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)f->body_len);
+        /* -1: unknown length, sent chunked */
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                         (curl_off_t)(f->body_len >= 0 ? f->body_len : -1));
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, f->method);
     } else if (strcmp(f->method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, f->method);
