@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proxy/fwd.h"
@@ -22,6 +23,7 @@ struct ag_upstream {
     pthread_mutex_t qlock;
     struct ag_fwd *qhead, *qtail;
     atomic_bool stop;
+    atomic_bool sleeping; /* the loop is (about to be) in epoll_wait */
     atomic_int active;
     struct ag_fwd *wake_list; /* curl thread only */
     struct ag_fwd *attached;  /* curl thread only */

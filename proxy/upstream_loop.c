@@ -65,7 +65,18 @@ static void *ag_up_main(void *arg)
             int64_t left = u->deadline_ms - ag_up_now_ms();
             timeout = left <= 0 ? 0 : (left < 1000 ? (int)left : 1000);
         }
-        int n = epoll_wait(u->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
+        /* announce the sleep, then look at the queue once more: a front thread that queued a
+         * command after our last look sees `sleeping` and kicks the eventfd; under load the
+         * loop rarely sleeps, so most requests cost no wakeup syscall */
+        atomic_store(&u->sleeping, true);
+        pthread_mutex_lock(&u->qlock);
+        bool pending = u->qhead != NULL;
+        pthread_mutex_unlock(&u->qlock);
+        int n =
+            epoll_wait(u->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), pending ? 0 : timeout);
+        atomic_store(&u->sleeping, false);
+        if (pending)
+            ag_up_run_commands(u);
         int running = 0;
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == u->evfd) {
@@ -189,7 +200,7 @@ void ag_upstream_notify(struct ag_upstream *u, struct ag_fwd *f, unsigned cmd)
     }
     pthread_mutex_unlock(&u->qlock);
     /* one wakeup per batch: later commands ride on the pending one */
-    if (first)
+    if (first && atomic_load(&u->sleeping))
         ag_up_kick(u);
 }
 
