@@ -114,8 +114,8 @@ enum ag_rc ag_forward_prepare(struct ag_preq *p, const struct ag_identity *id, s
         const char *name = req->headers[i].name;
         if (strcasecmp(name, "Connection") == 0 && n_conn < 16)
             conn_vals[n_conn++] = req->headers[i].value;
-        else if (strcasecmp(name, "Content-Length") == 0)
-            cl = req->headers[i].value;
+        else if (strcasecmp(name, "Content-Length") == 0 && !cl)
+            cl = req->headers[i].value; /* the first, as libmicrohttpd reads it */
         else if (strcasecmp(name, "Transfer-Encoding") == 0)
             chunked = chunked || ag_forward_is_chunked(req->headers[i].value);
         else if (ag_hdr_name_eq(name, "X-Forwarded-For") && p->trusted)

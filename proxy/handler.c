@@ -117,6 +117,21 @@ static bool ag_handler_no_body(const struct ag_http_request *req)
     return !cl || strcmp(cl, "0") == 0;
 }
 
+/* True when the request has several Content-Length headers that disagree. */
+static bool ag_handler_conflicting_length(const struct ag_http_request *req)
+{
+    const char *first = NULL;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (strcasecmp(req->headers[i].name, "Content-Length") != 0)
+            continue;
+        if (!first)
+            first = req->headers[i].value;
+        else if (strcmp(first, req->headers[i].value) != 0)
+            return true;
+    }
+    return false;
+}
+
 static enum MHD_Result ag_handler_send(struct ag_preq *p, struct ag_http_response *resp)
 {
     if (atomic_load(&p->px->draining) || atomic_load(&p->front->retiring))
@@ -224,6 +239,9 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
         p->route = AG_ROUTE_LOGIN;
         return ag_handler_error(p, 404, "not_found", "no such airgate endpoint");
     }
+    /* framing a front and a back end could read differently is refused (request smuggling) */
+    if (ag_handler_conflicting_length(&p->req))
+        return ag_handler_error(p, 400, "bad_request", "conflicting Content-Length headers");
     /* body size known up front */
     const char *cl = ag_http_header_get(&p->req, "Content-Length");
     if (cl && fr->max_body > 0) {

@@ -213,3 +213,19 @@ test('access log: one JSON line per request, path without the query', async () =
   assert.ok(!ag.lines.some((l) => l.includes('SECRETCODE')), 'query never logged');
   assert.ok(!ag.lines.some((l) => l.includes(token.split('.')[2])), 'token never logged');
 });
+
+test('ambiguous or malformed framing is refused, never passed on', async () => {
+  const head = (extra) => `POST /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\n${extra}Connection: close\r\n\r\n`;
+  const twoLengths = await rawRequest(ag.port, head('Content-Length: 5\r\nContent-Length: 6\r\n'), 'hello!');
+  assert.equal(twoLengths.status, 400);
+  const negative = await rawRequest(ag.port, head('Content-Length: -1\r\n'));
+  assert.equal(negative.status, 400);
+  const control = await rawRequest(ag.port, head('X-A: b\x01c\r\nContent-Length: 0\r\n'));
+  assert.equal(control.status, 400);
+  // Transfer-Encoding wins over Content-Length, and the upstream gets framing airgate made
+  const both = await rawRequest(ag.port, head('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n'), '0\r\n\r\n');
+  assert.equal(both.status, 200);
+  const e = JSON.parse(both.body.toString());
+  assert.equal(e.body_bytes, 0);
+  assert.deepEqual(headerValues(e, 'content-length').concat(headerValues(e, 'transfer-encoding')).length, 1);
+});
