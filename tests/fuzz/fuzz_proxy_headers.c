@@ -1,11 +1,14 @@
 /* libFuzzer target: the header policy applied to a client's request before it is forwarded
  * (proxy/headers.c). The input is a request head: one "Name: value" per line (a line without a
- * colon is a name with an empty value).
+ * colon is a name with an empty value; when a line holds the byte 0x01, that separates name and
+ * value instead, so names can carry blanks and colons the way libmicrohttpd hands them over).
  *
  * Checked:
  *  - identity stripping: every header whose name, ASCII case-folded with '_' read as '-' (the
  *    way gunicorn/WSGI see it), is one airgate sets (the design's list: X-Forwarded-*,
- *    X-Airflow-Roles, X-Airgate-*, Forwarded, X-Real-IP) is dropped, whatever Connection says;
+ *    X-Airflow-Roles, X-Airgate-*, Forwarded, X-Real-IP) is dropped, whatever Connection says,
+ *    and so is every header that the upstream would read as one of those or as a hop-by-hop
+ *    header from the "name: value" line curl sends (a name ending in blanks, or holding ':');
  *  - hop-by-hop headers and headers named in Connection are dropped;
  *  - Cookie values: after ag_hdr_cookie_filter no cookie airgate reads as its own (`_airgate`,
  *    `_airgate_*`) is left, the result is never longer than the filter's buffer, and never
@@ -107,7 +110,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *nl = strchr(p, '\n');
         if (nl)
             *nl = '\0';
-        char *colon = strchr(p, ':');
+        /* "\x01" separates name and value when present, so that a name may hold what MHD can
+         * hand over: trailing blanks, and ": ..." from an obs-fold continuation line. */
+        char *colon = strchr(p, '\x01');
+        if (!colon)
+            colon = strchr(p, ':');
         hdrs[nh].name = p;
         hdrs[nh].value = "";
         if (colon) {
@@ -127,6 +134,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool drop = ag_hdr_drop_request(name, conn, nconn);
         if (ag_fz_must_strip(name) && (!drop || !ag_hdr_is_identity(name)))
             abort();
+        /* What the upstream reads from the line "name: value" that curl sends: the name up to
+         * the first ':', trailing blanks removed (as lenient servers do). */
+        char up[512];
+        size_t ul = strcspn(name, ":");
+        if (ul < sizeof(up)) {
+            memcpy(up, name, ul);
+            while (ul > 0 && (up[ul - 1] == ' ' || up[ul - 1] == '\t'))
+                ul--;
+            up[ul] = '\0';
+            if ((ag_fz_must_strip(up) || ag_hdr_is_hop_by_hop(up)) && !drop)
+                abort();
+        }
         if (ag_hdr_is_hop_by_hop(name) && !drop)
             abort();
         if (*name && !ag_hdr_name_eq(name, "host") &&
