@@ -87,11 +87,26 @@ bool ag_hdr_named_in_connection(const char *name, const char *const *conn_values
     return false;
 }
 
+/* True for a non-empty RFC 9110 token (tchar only): the only header names forwarded. */
+static bool ag_hdr_is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 bool ag_hdr_drop_request(const char *name, const char *const *conn_values, size_t n_conn)
 {
     /* Not an RFC 9110 token: libmicrohttpd hands over "X-Airflow-Roles " and, through obs-fold,
      * "X-Airflow-Roles: Admin", which the upstream would read as X-Airflow-Roles. */
-    if (!*name || name[strcspn(name, " \t\"(),/:;<=>?@[\\]{}")] != '\0')
+    if (!ag_hdr_is_token(name))
         return true;
     if (ag_hdr_is_identity(name) || ag_hdr_is_hop_by_hop(name))
         return true;

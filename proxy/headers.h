@@ -23,8 +23,9 @@ bool ag_hdr_is_hop_by_hop(const char *name);
 /** True when name appears as a token in any of the Connection header values given. */
 bool ag_hdr_named_in_connection(const char *name, const char *const *conn_values, size_t n);
 
-/** True when the client header must not be forwarded (identity, hop-by-hop, Connection-named,
- * or one airgate sets itself: Host is kept, Content-Length/Expect are regenerated). */
+/** True when the client header must not be forwarded (a name that is not an RFC 9110 token,
+ * identity, hop-by-hop, Connection-named, or one airgate sets itself: Host is kept,
+ * Content-Length/Expect are regenerated). */
 bool ag_hdr_drop_request(const char *name, const char *const *conn_values, size_t n_conn);
 
 /** True when the upstream response header must not be passed to the client (hop-by-hop,

@@ -100,3 +100,18 @@ Test(headers, x_forwarded_for)
     cr_assert_str_eq(ag_hdr_xff_build(a, "  ", true, "10.0.0.1"), "10.0.0.1");
     ag_arena_free(a);
 }
+
+Test(headers, names_that_are_not_tokens_are_never_forwarded)
+{
+    static const char *const odd[] = {"X-Forwarded-User ",
+                                      "X-Forwarded-User\t",
+                                      "X-Forwarded-User:x",
+                                      "X-Custom ",
+                                      " X-Custom",
+                                      "X Custom",
+                                      "",
+                                      "X-\x01"};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+        cr_assert(ag_hdr_drop_request(odd[i], NULL, 0), "'%s'", odd[i]);
+    cr_assert_not(ag_hdr_drop_request("X-Custom_1.a~!", NULL, 0));
+}
