@@ -167,7 +167,14 @@ test('no credentials: 401 JSON with WWW-Authenticate; bad token 401; no role 403
 });
 
 test('oversized head gets 431, oversized bodies 413 (declared and streamed)', async () => {
-  const big = await rawRequest(ag.port, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20000)}\r\nConnection: close\r\n\r\n`);
+  // libmicrohttpd closes with the rest of the oversized head unread, so the kernel may reset the
+  // connection before the client reads the 431: try a few times, a reset is not an answer
+  let big = null;
+  for (let i = 0; i < 5 && !big; i++) {
+    big = await rawRequest(ag.port, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20000)}\r\nConnection: close\r\n\r\n`)
+      .catch((e) => { if (e.code !== 'ECONNRESET') throw e; return null; });
+  }
+  assert.ok(big, 'an answer arrived');
   assert.equal(big.status, 431);
   const declared = await rawRequest(ag.port, `POST /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n`);
   assert.equal(declared.status, 413);
