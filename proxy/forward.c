@@ -232,6 +232,10 @@ static enum MHD_Result ag_forward_error(struct ag_preq *p, int status, const cha
     MHD_add_response_header(r, "Cache-Control", "no-store");
     if (status == 503)
         MHD_add_response_header(r, "Retry-After", "5");
+    /* A session refreshed on this request must reach the browser even when the upstream
+     * failed: the old refresh token is already spent at the IdP. */
+    for (size_t i = 0; i < p->extra.n_headers; i++)
+        MHD_add_response_header(r, p->extra.headers[i].name, p->extra.headers[i].value);
     p->bytes_out = strlen(body);
     enum MHD_Result ret = MHD_queue_response(p->conn, (unsigned)status, r);
     MHD_destroy_response(r);
