@@ -89,3 +89,18 @@ test('IdP stopped: sessions keep working until refresh is needed, new logins get
   assert.equal(r.status, 503);
   assert.match(await r.text(), /cannot be reached/);
 });
+
+test('a session refreshed on a request whose upstream is down still gets its renewed cookie', async () => {
+  const { up, gate } = await world();
+  const jar = new CookieJar();
+  await signIn(gate, jar, 'user', '/echo/x');
+  const old = jar.get('_airgate');
+  await up.stop();
+  await sleep((ACCESS_TTL - 1) * 1000 + 300);
+  // The refresh spends the old refresh token at the IdP, so the new cookie must arrive even
+  // though the answer is an error: otherwise the browser keeps a dead session.
+  const r = await jarFetch(jar, `${gate.url}/echo/y`, { headers: NAV });
+  assert.ok([502, 503].includes(r.status), `status ${r.status}`);
+  assert.ok(jar.get('_airgate'), 'session cookie kept');
+  assert.notEqual(jar.get('_airgate'), old, 'renewed session cookie delivered with the error');
+});
