@@ -35,7 +35,7 @@ die() {
 }
 
 if [ -z "${DEMO_NO_BUILD:-}" ]; then
-  scripts/deps.sh build
+  scripts/deps.sh demo
   cmake --preset release >/dev/null
   cmake --build --preset release -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 fi

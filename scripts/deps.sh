@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian and npm package airgate needs, and nothing when all is present.
-# Usage: scripts/deps.sh [build|test|bench|all]   (default: test, which includes build)
+# Usage: scripts/deps.sh [build|demo|test|bench|all]   (default: test, which includes build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +20,11 @@ apt_bench=(wrk apache2 libapache2-mod-auth-openidc hyperfine linux-perf procps)
 
 case "$what" in
 build) want=("${apt_build[@]}") ;;
+demo) want=("${apt_build[@]}" curl) ;; # plus Node.js and the npm packages, below
 test) want=("${apt_build[@]}" "${apt_test[@]}") ;;
 bench) want=("${apt_build[@]}" "${apt_test[@]}" "${apt_bench[@]}") ;;
 all) want=("${apt_build[@]}" "${apt_test[@]}" "${apt_bench[@]}") ;;
-*) echo "usage: scripts/deps.sh [build|test|bench|all]" >&2; exit 2 ;;
+*) echo "usage: scripts/deps.sh [build|demo|test|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()
