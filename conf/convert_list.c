@@ -107,11 +107,12 @@ static int ag_secret_get(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yn
     size_t len = it->len, flen = 0;
     char *buf = NULL;
     if (s->origin.via_file) {
-        char why[160], q[300];
+        char why[160], q[512];
         if (ag_conf_check_text(ctx, idx, it, key) != 0)
             return -1;
         char *path = ag_conf_resolve_path(ctx, it->str);
-        ag_conf_quote(path, strlen(path), q, sizeof(q));
+        /* Paths are the operator's own and long in practice: show them whole. */
+        ag_conf_quote_max(path, strlen(path), q, sizeof(q), sizeof(q));
         buf = ag_conf_read_file(path, AG_CONF_MAX_SECRET_BYTES, &flen, why, sizeof(why));
         len = flen;
         if (!buf) {

@@ -57,6 +57,11 @@ struct ag_conf_loc ag_conf_loc_of(const struct ag_conf_ctx *ctx, size_t idx,
 
 const char *ag_conf_quote(const char *s, size_t len, char *out, size_t outlen)
 {
+    return ag_conf_quote_max(s, len, out, outlen, 60);
+}
+
+const char *ag_conf_quote_max(const char *s, size_t len, char *out, size_t outlen, size_t max)
+{
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     if (outlen < 16) {
@@ -67,7 +72,7 @@ const char *ag_conf_quote(const char *s, size_t len, char *out, size_t outlen)
     out[o++] = '"';
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (o + 8 >= outlen || i >= 60) {
+        if (o + 8 >= outlen || i >= max) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;

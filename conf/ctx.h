@@ -70,6 +70,9 @@ struct ag_conf_loc ag_conf_loc_of(const struct ag_conf_ctx *ctx, size_t idx,
 /** Writes a short, printable, quoted rendering of s for error messages (never for secrets). */
 const char *ag_conf_quote(const char *s, size_t len, char *out, size_t outlen);
 
+/** Like ag_conf_quote, showing at most max characters of s. */
+const char *ag_conf_quote_max(const char *s, size_t len, char *out, size_t outlen, size_t max);
+
 /** Name of a node's kind for "expected X, got Y" messages. */
 const char *ag_conf_kind_name(const struct ag_ynode *n);
 
