@@ -38,8 +38,21 @@ static void ag_unknown_key(struct ag_conf_ctx *ctx, const struct ag_ynode *k, co
         ag_conf_error(ctx, loc, path, "unknown key");
 }
 
+/* No section of the config has more than a few dozen keys; a mapping with hundreds is not a
+ * config, and walking it key by key (duplicate check, suggestions) would cost O(n^2). */
+#define AG_CONF_MAX_MAP_KEYS 256
+
 static void ag_walk_map(struct ag_conf_ctx *ctx, const struct ag_ynode *map, const char *prefix)
 {
+    size_t nkeys = 0;
+    for (const struct ag_ynode *k = map->first; k && k->next; k = k->next->next)
+        nkeys++;
+    if (nkeys > AG_CONF_MAX_MAP_KEYS) {
+        ag_conf_error(ctx, (struct ag_conf_loc){map->line, NULL}, prefix,
+                      "%zu keys in one mapping; at most %d are allowed (is this the right file?)",
+                      nkeys, AG_CONF_MAX_MAP_KEYS);
+        return;
+    }
     for (const struct ag_ynode *k = map->first; k && k->next; k = k->next->next) {
         const struct ag_ynode *v = k->next;
         if (k->kind != AG_YNODE_SCALAR) {
@@ -195,6 +208,11 @@ void ag_conf_overlay_env(struct ag_conf_ctx *ctx, char *const *envp)
         const char *key = via_file ? ag_arena_printf(ctx->tmp, "%s_file", o->path) : o->path;
         struct ag_conf_slot *s = &ctx->slots[idx];
         if (s->origin.src == AG_SRC_ENV) {
+            /* execve and some process managers allow the same name twice. */
+            if (s->origin.via_file == (via_file != 0)) {
+                ag_conf_error(ctx, loc, key, "%s is set more than once", name);
+                continue;
+            }
             char other[128];
             ag_conf_opt_env_name(o, !via_file, other, sizeof(other));
             ag_conf_error(ctx, loc, key, "both %s and %s are set; use one", other, name);

@@ -334,6 +334,14 @@ Test(bad, env_secret_and_secret_file)
                    "one\n");
 }
 
+Test(bad, env_same_variable_twice)
+{
+    char *env[] = {"AIRGATE_OIDC_SCOPES=openid", "AIRGATE_OIDC_SCOPES=openid,email", NULL};
+    EXPECT_ERR_ENV(BASE, env,
+                   "env AIRGATE_OIDC_SCOPES: oidc.scopes: AIRGATE_OIDC_SCOPES is set "
+                   "more than once\n");
+}
+
 Test(bad, env_bad_role_map)
 {
     char *env[] = {"AIRGATE_ROLES_MAP=airflow_admin=Admin,viewer", NULL};
