@@ -242,6 +242,15 @@ static enum MHD_Result ag_forward_error(struct ag_preq *p, int status, const cha
     return ret;
 }
 
+/* libmicrohttpd callocs the response with a block_size buffer (zeroing all of it): a small
+ * body of known length gets a buffer its size, not 32 KiB. */
+static size_t ag_forward_block_size(long long resp_len)
+{
+    if (resp_len >= 0 && resp_len < 32 * 1024)
+        return resp_len < 1024 ? 1024 : (size_t)resp_len;
+    return 32 * 1024;
+}
+
 static enum MHD_Result ag_forward_respond(struct ag_preq *p)
 {
     struct ag_fwd *f = &p->fwd;
@@ -264,9 +273,9 @@ static enum MHD_Result ag_forward_respond(struct ag_preq *p)
     if (status == 204 || status == 304 || status < 200)
         r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     else
-        r = MHD_create_response_from_callback(f->resp_len >= 0 ? (uint64_t)f->resp_len
-                                                               : MHD_SIZE_UNKNOWN,
-                                              32 * 1024, ag_forward_reader, p, NULL);
+        r = MHD_create_response_from_callback(
+            f->resp_len >= 0 ? (uint64_t)f->resp_len : MHD_SIZE_UNKNOWN,
+            ag_forward_block_size(f->resp_len), ag_forward_reader, p, NULL);
     if (!r)
         return MHD_NO;
     const char *conn_vals[16];
