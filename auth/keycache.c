@@ -171,10 +171,15 @@ enum ag_rc ag_keycache_refresh(struct ag_keycache *kc, struct ag_err *err)
 static void *ag_keycache_thread(void *arg)
 {
     struct ag_keycache *kc = arg;
+    /* After a failure, retry sooner than the refresh interval: from the re-fetch window,
+     * doubling up to the interval, so an IdP that comes back is noticed within seconds
+     * without hammering one that stays down. */
+    long retry = 0;
     pthread_mutex_lock(&kc->mu);
     while (!kc->stopping) {
-        /* Until the first success, retry on the (shorter) re-fetch window. */
-        long wait = kc->st.ready ? kc->refresh_s : kc->min_refetch_s;
+        long wait = retry > 0 ? retry : kc->st.ready ? kc->refresh_s : kc->min_refetch_s;
+        if (wait <= 0)
+            wait = 1;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += wait;
@@ -187,8 +192,15 @@ static void *ag_keycache_thread(void *arg)
         pthread_mutex_unlock(&kc->mu);
         struct ag_err e;
         enum ag_rc rc = ag_keycache_refresh(kc, &e); /* failures are logged and counted inside */
-        (void)rc;
         pthread_mutex_lock(&kc->mu);
+        if (rc == AG_OK) {
+            retry = 0;
+        } else {
+            long base = kc->min_refetch_s > 0 ? kc->min_refetch_s : 1;
+            retry = retry > 0 ? retry * 2 : base;
+            if (retry > kc->refresh_s)
+                retry = kc->refresh_s;
+        }
     }
     pthread_mutex_unlock(&kc->mu);
     return NULL;

@@ -314,6 +314,31 @@ Test(rotation, periodic_refresh_picks_up_new_keys)
     ag_keycache_free(kc); /* joins the refresh thread */
 }
 
+Test(rotation, failed_periodic_refresh_retries_before_the_next_interval)
+{
+    /* refresh every 3 s, re-fetch window 1 s: a refresh that fails at ~3 s is retried at ~4 s
+     * and ~6 s, so a new key served from ~3.5 s is loaded well before the next interval (6 s
+     * after the failure). */
+    struct ag_keycache *kc = cache(3, 1, 1000);
+    struct ag_err err;
+    cr_assert_eq(ag_keycache_start(kc, &err), AG_OK, "%s", err.msg);
+    put_file("mode", "down");
+    struct ag_keycache_stats st = {0};
+    for (int i = 0; i < 60 && st.fetch_failed == 0; i++) {
+        usleep(100 * 1000);
+        ag_keycache_stats(kc, &st);
+    }
+    cr_assert_geq(st.fetch_failed, 1, "the periodic refresh did not run");
+    serve_keys(j1, j2);
+    put_file("mode", "ok");
+    for (int i = 0; i < 25 && st.keys < 2; i++) {
+        usleep(100 * 1000);
+        ag_keycache_stats(kc, &st);
+    }
+    cr_assert_eq(st.keys, 2, "no retry within 2.5 s of the failure");
+    ag_keycache_free(kc);
+}
+
 Test(rotation, start_while_idp_down_becomes_ready_later)
 {
     put_file("mode", "down");
