@@ -111,10 +111,8 @@ const struct ag_conf_opt ag_conf_opts[] = {
      60000, NULL, "Timeout to connect to a replica."},
     {"upstreams.response_timeout_s", AG_OPT_INT, FLD(upstreams.response_timeout_s), 0, "60", 1,
      3600, NULL, "Timeout for a replica's response headers."},
-    {"server.max_header_bytes", AG_OPT_INT, FLD(server.max_header_bytes), 0, "40960", 4096, 1048576,
-     NULL,
-     "Largest request head accepted (431 above). Every keep-alive connection keeps about this "
-     "much + 4 KiB resident; the default fits a session cookie in 8 chunks plus a bearer token."},
+    {"server.max_header_bytes", AG_OPT_INT, FLD(server.max_header_bytes), 0, "65536", 4096, 1048576,
+     NULL, "Largest request head accepted (431 above)."},
     {"server.max_body_bytes", AG_OPT_INT, FLD(server.max_body_bytes), 0, "10485760", 0, 1073741824,
      NULL, "Largest request body accepted (413 above)."},
     {"server.max_connections", AG_OPT_INT, FLD(server.max_connections), 0, "1024", 1, 100000, NULL,
