@@ -242,6 +242,29 @@ static enum MHD_Result ag_forward_error(struct ag_preq *p, int status, const cha
     return ret;
 }
 
+/* True when the transfer ended well and its whole body sits unread at the start of the
+ * download buffer. HEAD is excluded: its answer announces the upstream's length. */
+static bool ag_forward_whole(struct ag_fwd *f)
+{
+    pthread_mutex_lock(&f->lock);
+    bool whole = f->done && f->fail == AG_FAIL_NONE && !f->head_method && f->down_off == 0 &&
+                 f->down_len == f->down_total &&
+                 (f->resp_len < 0 || (unsigned long long)f->resp_len == f->down_total);
+    pthread_mutex_unlock(&f->lock);
+    return whole;
+}
+
+static struct MHD_Response *ag_forward_buffered(struct ag_preq *p)
+{
+    struct ag_fwd *f = &p->fwd;
+    size_t n = f->down_len;
+    f->down_len = 0;
+    p->bytes_out += n;
+    if (n == 0)
+        return MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    return MHD_create_response_from_buffer(n, f->down_buf, MHD_RESPMEM_MUST_COPY);
+}
+
 /* libmicrohttpd callocs the response with a block_size buffer (zeroing all of it): a small
  * body of known length gets a buffer its size, not 32 KiB. */
 static size_t ag_forward_block_size(long long resp_len)
@@ -272,6 +295,10 @@ static enum MHD_Result ag_forward_respond(struct ag_preq *p)
     struct MHD_Response *r;
     if (status == 204 || status == 304 || status < 200)
         r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    else if (ag_forward_whole(f))
+        /* the whole body is here already (a small answer comes in the same upstream read as
+         * its head): a buffer response goes out with the head in one system call */
+        r = ag_forward_buffered(p);
     else
         r = MHD_create_response_from_callback(
             f->resp_len >= 0 ? (uint64_t)f->resp_len : MHD_SIZE_UNKNOWN,
