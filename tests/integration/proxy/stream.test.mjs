@@ -1,5 +1,6 @@
 // Streaming: a 200 MiB response passes with flat memory (bounded per-request buffer with
-// backpressure), a slow client download is not cut, and slowloris heads are.
+// backpressure), a slow client download is not cut, and slowloris heads are; the default head limit
+// takes the largest session cookie.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
@@ -95,4 +96,22 @@ test('slowloris heads are cut while a slow download continues', async () => {
   assert.equal(s.bytes, 30, 'the slow download completed');
   assert.ok(Date.now() - t0 >= 4000);
   await sleep(10);
+});
+
+test('the default head limit takes a session cookie in 8 chunks as a browser sends it', async () => {
+  // 8 x 3800 characters (auth/session.h's largest session) plus an Airflow cookie and the usual
+  // browser headers: refused for lack of credentials (401), not for size (431)
+  const cookie = `${Array.from({ length: 8 }, (_, i) => `big_${i}=${'v'.repeat(3800)}`).join('; ')}; session=${'s'.repeat(400)}`;
+  const r = await fetch(`${ag.url}/big-head`, {
+    redirect: 'manual',
+    headers: {
+      cookie,
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+      accept: 'application/json',
+      'accept-language': 'en-GB,en;q=0.9',
+      referer: `${ag.url}/dags/example/grid?tab=details`,
+    },
+  });
+  assert.equal(r.status, 401);
+  await r.arrayBuffer();
 });
