@@ -132,6 +132,22 @@ static bool ag_handler_conflicting_length(const struct ag_http_request *req)
     return false;
 }
 
+/* True when the request names a transfer coding other than a single "chunked" (RFC 9112 6.1:
+ * 501). libmicrohttpd would wait for a body it never delimits ("gzip", "identity"), and
+ * "xchunked" or "chunked, gzip" are classic request-smuggling spellings. */
+static bool ag_handler_unsupported_coding(const struct ag_http_request *req)
+{
+    int n = 0;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (strcasecmp(req->headers[i].name, "Transfer-Encoding") != 0)
+            continue;
+        const char *v = req->headers[i].value ? req->headers[i].value : "";
+        if (++n > 1 || strcasecmp(v, "chunked") != 0)
+            return true;
+    }
+    return false;
+}
+
 static enum MHD_Result ag_handler_send(struct ag_preq *p, struct ag_http_response *resp)
 {
     if (atomic_load(&p->px->draining) || atomic_load(&p->front->retiring))
@@ -242,6 +258,9 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
     /* framing a front and a back end could read differently is refused (request smuggling) */
     if (ag_handler_conflicting_length(&p->req))
         return ag_handler_error(p, 400, "bad_request", "conflicting Content-Length headers");
+    if (ag_handler_unsupported_coding(&p->req))
+        return ag_handler_error(p, 501, "not_implemented",
+                                "only Transfer-Encoding: chunked is supported");
     /* body size known up front */
     const char *cl = ag_http_header_get(&p->req, "Content-Length");
     if (cl && fr->max_body > 0) {
