@@ -200,6 +200,12 @@ static void *ag_keycache_thread(void *arg)
             retry = retry > 0 ? retry * 2 : base;
             if (retry > kc->refresh_s)
                 retry = kc->refresh_s;
+            /* With no keys at all every request fails and /readyz is 503: keep retrying at the
+             * re-fetch window, so an IdP that was down at start is noticed within it (doubling
+             * let a long outage leave airgate unready for up to an hour after the IdP came back).
+             */
+            if (!kc->st.ready)
+                retry = base;
         }
     }
     pthread_mutex_unlock(&kc->mu);
