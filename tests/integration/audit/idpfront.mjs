@@ -12,6 +12,7 @@ const kindOf = (url) => (url.includes('/.well-known/openid-configuration') ? 'di
 export async function startIdpFront(args = ['--test-api']) {
   const mode = { discovery: 'pass', jwks: 'pass', token: 'pass', other: 'pass', all: null };
   const hits = { discovery: 0, jwks: 0, token: 0, other: 0 };
+  const tap = []; // token exchanges seen: { request: body text, response: body text }
   let target = null;
   const hung = new Set();
   const server = http.createServer((req, res) => {
@@ -26,16 +27,26 @@ export async function startIdpFront(args = ['--test-api']) {
     if (m === 'huge') { res.writeHead(200, { 'content-type': 'application/json' }); res.end(`{"x":"${'a'.repeat(8 << 20)}"}`); return; }
     const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
+      if (kind === 'token') {
+        const got = [];
+        r.on('data', (d) => got.push(d));
+        r.on('end', () => { entry.response = Buffer.concat(got).toString(); });
+      }
       r.pipe(res);
     });
     up.on('error', () => req.socket.destroy());
+    const entry = { url: req.url, authorization: req.headers.authorization || '', request: '', response: '' };
+    if (kind === 'token') {
+      tap.push(entry);
+      req.on('data', (d) => { entry.request += d.toString(); });
+    }
     req.pipe(up);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const port = server.address().port;
   let idp = null;
   const front = {
-    mode, hits, port, url: `http://127.0.0.1:${port}`, issuer: `http://127.0.0.1:${port}/realms/demo`,
+    mode, hits, tap, port, url: `http://127.0.0.1:${port}`, issuer: `http://127.0.0.1:${port}/realms/demo`,
     get idp() { return idp; },
     async startIdp() {
       idp = await startIdp([...args, '--public-url', `http://127.0.0.1:${port}`]);
