@@ -144,6 +144,10 @@ void ag_gate_refusal(struct ag_runtime *rt, struct ag_arena *a, const struct ag_
         if (ag_http_is_navigation(req)) {
             body = ag_gate_forbidden_html(a, rt, g->id);
             ag_http_response_set(a, resp, 403, "text/html; charset=utf-8", body, strlen(body));
+            /* as on the login pages: the page shows IdP-supplied names, never runs anything */
+            ag_http_response_add_header(a, resp, "Content-Security-Policy",
+                                        "default-src 'none'; style-src 'unsafe-inline'; "
+                                        "frame-ancestors 'none'; form-action 'none'");
         } else {
             body = ag_gate_json(a, "forbidden", "no Airflow role is granted to this user", g->id);
             ag_http_response_set(a, resp, 403, "application/json", body, strlen(body));
