@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { CookieJar, jarFetch, startIdp, startUpstream, startGate, signIn, NAV } from '../login/lib.mjs';
+import { CookieJar, browserLogin, jarFetch, startIdp, startUpstream, startGate, signIn, NAV } from '../login/lib.mjs';
 import { answer, echoOf } from './lib.mjs';
 
 let idp; let up; let gate; let gate2; let jar; let session; let foreign;
 before(async () => {
-  idp = await startIdp(['--test-api']);
+  idp = await startIdp(['--test-api', '--redirect-uri', 'http://127.0.0.1:*/oauth2/callback',
+    '--redirect-uri', 'https://airflow.example.com/oauth2/callback']);
   up = await startUpstream();
   gate = await startGate(idp, up);
   gate2 = await startGate(idp, up, { session: { cookie_secret: 'another-secret-of-at-least-32-bytes!!' } });
@@ -145,5 +146,51 @@ test('signed in by cookie: spoofed identity headers and airgate cookies never ar
     if (!folds) assert.deepEqual(vals('x-other'), ['ok'], JSON.stringify(e.headers));
     for (const [k, v] of e.headers) assert.ok(!/evil|6\.6\.6|forged/i.test(`${k}: ${v}`), `spoofed ${k}: ${v} arrived`);
     assert.deepEqual(vals('cookie'), ['theme=dark; lang=en']);
+  }
+});
+
+test('cookie attributes: HttpOnly, SameSite=Lax, Path=/, Secure exactly when public_url is https', async () => {
+  const attrs = (line) => line.split(';').slice(1).map((s) => s.trim().toLowerCase());
+  const check = (lines, secure, what) => {
+    assert.ok(lines.length > 0, `${what}: cookies set`);
+    for (const l of lines) {
+      const a = attrs(l);
+      assert.ok(a.includes('httponly'), `${what}: ${l.slice(0, 40)} HttpOnly`);
+      assert.ok(a.includes('samesite=lax'), `${what}: ${l.slice(0, 40)} SameSite=Lax`);
+      assert.ok(a.includes('path=/'), `${what}: ${l.slice(0, 40)} Path=/`);
+      assert.equal(a.includes('secure'), secure, `${what}: ${l.slice(0, 40)} Secure`);
+      assert.ok(!a.some((x) => x.startsWith('domain=')), `${what}: no Domain`);
+    }
+  };
+  // http public_url: the session cookie (set at the callback) and the login-state cookie
+  const j = new CookieJar();
+  const s = await jarFetch(j, `${gate.url}/oauth2/start?rd=/x`, { headers: NAV });
+  await s.arrayBuffer();
+  check(s.headers.getSetCookie(), false, 'login state (http)');
+  const r = await browserLogin(j, s.headers.get('location'), { username: 'admin', password: 'admin', stop: (u) => u.startsWith(`${gate.url}/oauth2/callback`) });
+  const cb = await jarFetch(j, r.url);
+  await cb.arrayBuffer();
+  check(cb.headers.getSetCookie().filter((l) => !/max-age=0|expires=thu, 01 jan 1970/i.test(l)), false, 'session (http)');
+  // https public_url (TLS ends at the load balancer): every cookie is Secure
+  const https = await startGate(idp, up, {}, { publicUrl: 'https://airflow.example.com' });
+  try {
+    const j2 = new CookieJar();
+    const s2 = await jarFetch(j2, `${https.url}/oauth2/start?rd=/x`, { headers: NAV });
+    await s2.arrayBuffer();
+    check(s2.headers.getSetCookie(), true, 'login state (https)');
+    const loc = new URL(s2.headers.get('location'));
+    assert.equal(loc.searchParams.get('redirect_uri'), 'https://airflow.example.com/oauth2/callback');
+    // stop at the public callback and deliver it to this airgate by hand (the load balancer's job)
+    const r2 = await browserLogin(j2, loc.href, { username: 'admin', password: 'admin', stop: (u) => u.startsWith('https://airflow.example.com/oauth2/callback') });
+    assert.ok(r2.stopped, 'reached the callback');
+    const cbu = new URL(r2.url);
+    // the jar keys cookies by host: hand the login-state cookie over as the browser would
+    const cookie = [...j2.cookies.values()].filter((c) => c.name.startsWith('_airgate')).map((c) => `${c.name}=${c.value}`).join('; ');
+    const cb2 = await fetch(`${https.url}${cbu.pathname}${cbu.search}`, { headers: { cookie }, redirect: 'manual' });
+    await cb2.arrayBuffer();
+    assert.equal(cb2.status, 302);
+    check(cb2.headers.getSetCookie().filter((l) => !/max-age=0/i.test(l)), true, 'session (https)');
+  } finally {
+    await https.stop();
   }
 });
