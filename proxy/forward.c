@@ -98,9 +98,11 @@ enum ag_rc ag_forward_prepare(struct ag_preq *p, const struct ag_identity *id, s
     const struct ag_config *cfg = p->rt->cfg;
     const struct ag_http_request *req = &p->req;
     f->cfg = cfg;
-    f->method = req->method;
-    f->url_path =
-        req->query ? ag_arena_printf(p->arena, "%s?%s", req->path, req->query) : req->path;
+    /* the upstream thread reads these after libmicrohttpd may have freed the connection (it
+     * answers a malformed chunked body with 400 and closes on its own): own copies */
+    f->method = ag_arena_strdup(p->arena, req->method);
+    f->url_path = req->query ? ag_arena_printf(p->arena, "%s?%s", req->path, req->query)
+                             : ag_arena_strdup(p->arena, req->path);
     f->wake = ag_forward_wake;
     f->front = p->conn;
     f->head_method = strcmp(req->method, "HEAD") == 0;
