@@ -148,6 +148,16 @@ static bool ag_handler_unsupported_coding(const struct ag_http_request *req)
     return false;
 }
 
+/* Number of Authorization headers: with two, airgate would check one and the upstream might
+ * read the other. */
+static int ag_handler_authz_count(const struct ag_http_request *req)
+{
+    int n = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        n += strcasecmp(req->headers[i].name, "Authorization") == 0;
+    return n;
+}
+
 static enum MHD_Result ag_handler_send(struct ag_preq *p, struct ag_http_response *resp)
 {
     if (atomic_load(&p->px->draining) || atomic_load(&p->front->retiring))
@@ -261,6 +271,8 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
     if (ag_handler_unsupported_coding(&p->req))
         return ag_handler_error(p, 501, "not_implemented",
                                 "only Transfer-Encoding: chunked is supported");
+    if (ag_handler_authz_count(&p->req) > 1)
+        return ag_handler_error(p, 400, "bad_request", "several Authorization headers");
     /* body size known up front */
     const char *cl = ag_http_header_get(&p->req, "Content-Length");
     if (cl && fr->max_body > 0) {
@@ -274,7 +286,12 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
     struct ag_login_result lr = {0};
     if (p->rt->login) /* the session cookie is checked before a bearer token */
         ag_login_session_check(p->rt->login, p->arena, &p->req, &p->extra, &lr);
-    if (lr.verdict == AG_LOGIN_ALLOW || lr.verdict == AG_LOGIN_DENY) {
+    const char *authz = ag_http_header_get(&p->req, "Authorization");
+    if (lr.verdict == AG_LOGIN_ALLOW && authz && strncasecmp(authz, "Bearer ", 7) == 0) {
+        /* a Bearer token beside a session is passed on to the upstream: it must verify too (its
+         * identity then applies), so a replica that reads Authorization never gets a forged one */
+        ag_gate_check(p->rt, px->tc, p->arena, &p->req, &g);
+    } else if (lr.verdict == AG_LOGIN_ALLOW || lr.verdict == AG_LOGIN_DENY) {
         g.decision = lr.verdict == AG_LOGIN_ALLOW ? AG_DECISION_ALLOW : AG_DECISION_DENY;
         g.id = lr.id;
         g.why = lr.why;

@@ -194,3 +194,34 @@ test('cookie attributes: HttpOnly, SameSite=Lax, Path=/, Secure exactly when pub
     await https.stop();
   }
 });
+
+test('a Bearer token beside a session must verify too; two Authorization headers are refused', async () => {
+  const forged = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"preferred_username":"admin"}').toString('base64url')}.`;
+  // before: the session let the request through and the forged token reached the replica, where
+  // anything reading Authorization without checking it (the usual recipe) saw "admin"
+  const r = await withCookie(`_airgate=${session}`, { extra: [`Authorization: Bearer ${forged}`] });
+  assert.equal(r.status, 401, r.body.toString().slice(0, 300));
+  assert.match(r.header('www-authenticate')[0], /invalid_token/);
+  const nav = await withCookie(`_airgate=${session}`, { nav: true, extra: [`Authorization: Bearer ${forged}`] });
+  assert.equal(nav.status, 401, 'a forged token is not a reason to sign in again');
+  // a valid token of another user: that token's identity applies, not the session's
+  const { mintToken } = await import('../proxy/lib.mjs');
+  const viewer = await mintToken(idp, { username: 'viewer' });
+  const v = await withCookie(`_airgate=${session}`, { extra: [`Authorization: Bearer ${viewer}`] });
+  assert.equal(v.status, 200);
+  const e = echoOf(v);
+  const hv = (n) => e.headers.filter(([k]) => k.toLowerCase() === n).map(([, x]) => x);
+  assert.deepEqual(hv('x-forwarded-user'), ['viewer']);
+  assert.deepEqual(hv('x-airflow-roles'), ['Viewer']);
+  // other schemes are Airflow's business and pass with the session
+  const basic = await withCookie(`_airgate=${session}`, { extra: ['Authorization: Basic YWRtaW46YWRtaW4='] });
+  assert.equal(basic.status, 200);
+  assert.deepEqual(echoOf(basic).headers.filter(([k]) => k.toLowerCase() === 'x-forwarded-user').map(([, x]) => x), ['admin']);
+  // two Authorization headers: airgate would check one, the replica might read the other
+  for (const pair of [[`Bearer ${viewer}`, `Bearer ${forged}`], [`Bearer ${forged}`, `Bearer ${viewer}`], [`Bearer ${viewer}`, 'Basic eDp5']]) {
+    const two = await withCookie(null, { extra: pair.map((a) => `Authorization: ${a}`) });
+    assert.equal(two.status, 400, `${pair.map((x) => x.slice(0, 12)).join(' + ')}: ${two.status}`);
+    const withSession = await withCookie(`_airgate=${session}`, { extra: pair.map((a) => `Authorization: ${a}`) });
+    assert.equal(withSession.status, 400);
+  }
+});
