@@ -1,5 +1,7 @@
 // The upstream pool under failure: a replica killed mid-load costs no idempotent request;
-// all replicas down gives 503 and /readyz 503; a replica that comes back gets traffic again.
+// all replicas down gives 503 and /readyz 503; a replica that comes back gets traffic again;
+// keep-alive connections the replica closes while idle are handled without a busy loop.
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -107,6 +109,31 @@ test('a DNS name is resolved into replicas, off the request path', async () => {
     // replicas are labelled by address: the name was resolved by airgate, not per request
     assert.match(m, new RegExp(`airgate_upstream_healthy\\{upstream="127\\.0\\.0\\.1:${up.info.port}"\\} 1`));
     assert.doesNotMatch(m, /upstream="localhost:/);
+  } finally {
+    assert.equal((await ag.stop()).code, 0);
+    await up.stop();
+  }
+});
+
+test('keep-alive connections the replica closed while idle: next requests work, no busy loop', async () => {
+  const up = await startUpstream(['--keepalive-timeout-ms', '300']);
+  const ag = await startAirgate(baseConfig(idp, [up.url]));
+  const cpu = () => {
+    const f = fs.readFileSync(`/proc/${ag.proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (USER_HZ 100)
+  };
+  try {
+    for (let i = 0; i < 4; i++) {
+      const rs = await Promise.all([0, 1, 2, 3].map(() => fetch(`${ag.url}/dags`, { headers: { authorization: `Bearer ${token}` } })));
+      for (const r of rs) {
+        assert.equal(r.status, 200, `round ${i}`);
+        await r.arrayBuffer();
+      }
+      await sleep(600); // the replica closes the idle connections after 300 ms
+      const c0 = cpu();
+      await sleep(900);
+      assert.ok(cpu() - c0 < 0.1, `airgate idles (used ${(cpu() - c0).toFixed(2)} s of CPU in 0.9 s)`);
+    }
   } finally {
     assert.equal((await ag.stop()).code, 0);
     await up.stop();
