@@ -287,11 +287,10 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
     if (p->rt->login) /* the session cookie is checked before a bearer token */
         ag_login_session_check(p->rt->login, p->arena, &p->req, &p->extra, &lr);
     const char *authz = ag_http_header_get(&p->req, "Authorization");
-    if (lr.verdict == AG_LOGIN_ALLOW && authz && strncasecmp(authz, "Bearer ", 7) == 0) {
-        /* a Bearer token beside a session is passed on to the upstream: it must verify too (its
-         * identity then applies), so a replica that reads Authorization never gets a forged one */
-        ag_gate_check(p->rt, px->tc, p->arena, &p->req, &g);
-    } else if (lr.verdict == AG_LOGIN_ALLOW || lr.verdict == AG_LOGIN_DENY) {
+    /* a Bearer token beside a session is passed on to the upstream: it must verify too (its
+     * identity then applies), so a replica that reads Authorization never gets a forged one */
+    bool bearer = authz && strncasecmp(authz, "Bearer ", 7) == 0;
+    if ((lr.verdict == AG_LOGIN_ALLOW && !bearer) || lr.verdict == AG_LOGIN_DENY) {
         g.decision = lr.verdict == AG_LOGIN_ALLOW ? AG_DECISION_ALLOW : AG_DECISION_DENY;
         g.id = lr.id;
         g.why = lr.why;
