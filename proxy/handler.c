@@ -273,6 +273,11 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
                                 "only Transfer-Encoding: chunked is supported");
     if (ag_handler_authz_count(&p->req) > 1)
         return ag_handler_error(p, 400, "bad_request", "several Authorization headers");
+    /* CONNECT would turn airgate into a tunnel and TRACE echoes credentials back; Airflow's
+     * webserver uses neither. */
+    if (strcmp(p->req.method, "CONNECT") == 0 || strcmp(p->req.method, "TRACE") == 0)
+        return ag_handler_error(p, 405, "method_not_allowed",
+                                "CONNECT and TRACE are not forwarded");
     /* body size known up front */
     const char *cl = ag_http_header_get(&p->req, "Content-Length");
     if (cl && fr->max_body > 0) {

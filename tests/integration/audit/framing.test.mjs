@@ -97,6 +97,16 @@ test('a transfer coding other than chunked gets 501 at once, never a hung upstre
   assert.equal(echoOf(ok).body_bytes, 5);
 });
 
+test('CONNECT and TRACE with a valid token get 405 and never reach the upstream', async () => {
+  for (const line of ['CONNECT 127.0.0.1:22 HTTP/1.1', 'TRACE /x HTTP/1.1']) {
+    const before0 = await echoCount();
+    const r = await answer(ag.port, `${line}\r\nHost: a\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`, { timeoutMs: 4000 });
+    assert.equal(r.status, 405, `${line}: ${r.status}`);
+    assert.equal(JSON.parse(r.body.toString()).error, 'method_not_allowed');
+    assert.equal((await echoCount()) - before0, 0, `${line} reached the upstream`);
+  }
+});
+
 test('a request pipelined after a body reaches the upstream as its own checked request', async () => {
   // the second request has no credentials: it must be refused by airgate, not forwarded
   const before0 = await echoCount();
