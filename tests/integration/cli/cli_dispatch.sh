@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `airgate` dispatch: exit codes and output of help, version, unknown commands and each
+# command's --help (the contract: every command takes --help and exits 0 with it).
+# Usage: cli_dispatch.sh PATH_TO_AIRGATE
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 checks=0
+
+check() { # check NAME CONDITION...
+  local name=$1
+  shift
+  checks=$((checks + 1))
+  if "$@"; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name" >&2
+    fails=$((fails + 1))
+  fi
+}
+run() { # run ARGS... -> $rc, $out, $err
+  "$bin" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  rc=$?
+  out=$(cat "$tmp/out")
+  err=$(cat "$tmp/err")
+}
+has() { grep -qF -- "$2" <<<"$1"; }
+
+run
+check "no command: exit 2" test "$rc" -eq 2
+check "no command: usage on stderr" has "$err" "Usage: airgate COMMAND"
+
+for h in --help -h help; do
+  run "$h"
+  check "$h: exit 0" test "$rc" -eq 0
+  check "$h: usage on stdout lists every command" \
+    bash -c 'for c in serve check-config rolemap "token verify" version; do grep -qF -- "$c" <<<"$1" || exit 1; done' _ "$out"
+done
+
+for v in version --version -V; do
+  run "$v"
+  check "$v: exit 0" test "$rc" -eq 0
+  check "$v: prints the version" bash -c '[[ "$1" =~ ^airgate\ [0-9]+\.[0-9]+\.[0-9]+$ ]]' _ "$out"
+done
+
+run bogus
+check "unknown command: exit 2" test "$rc" -eq 2
+check "unknown command: named" has "$err" "unknown command 'bogus'"
+
+for c in serve check-config rolemap "token verify"; do
+  # shellcheck disable=SC2086 # "token verify" is two words on purpose
+  run $c --help
+  check "$c --help: exit 0" test "$rc" -eq 0
+  check "$c --help: usage on stdout" has "$out" "Usage: airgate $c"
+done
+
+for c in serve check-config rolemap; do
+  run "$c"
+  check "$c without -c: exit 2" test "$rc" -eq 2
+  check "$c without -c: says why" test -n "$err"
+done
+
+echo "$((checks - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
