@@ -121,6 +121,8 @@ struct ag_config {
         long max_connections;
         long client_header_timeout_s; /* time allowed to send the request head (slowloris) */
         long idle_timeout_s;          /* keep-alive idle connections */
+        long client_body_timeout_s;   /* time for the body, + 1 s per client_body_min_rate bytes */
+        long client_body_min_rate;    /* bytes/s; 0 timeout: no body deadline */
         long drain_timeout_s;         /* SIGTERM: how long in-flight requests may finish */
         long threads;                 /* 0: one per core */
     } server;

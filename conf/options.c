@@ -119,6 +119,13 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "Concurrent client connections."},
     {"server.client_header_timeout_s", AG_OPT_INT, FLD(server.client_header_timeout_s), 0, "10", 1,
      300, NULL, "Time a client has to send the request head (slowloris)."},
+    {"server.client_body_timeout_s", AG_OPT_INT, FLD(server.client_body_timeout_s), 0, "60", 0,
+     3600, NULL,
+     "Time a request body has to arrive, extended by 1 s per `server.client_body_min_rate` bytes "
+     "received (slow uploads); 0: no limit."},
+    {"server.client_body_min_rate", AG_OPT_INT, FLD(server.client_body_min_rate), 0, "16384", 1,
+     1073741824, NULL,
+     "Bytes per second of request body that extend `server.client_body_timeout_s` by 1 s."},
     {"server.idle_timeout_s", AG_OPT_INT, FLD(server.idle_timeout_s), 0, "60", 1, 3600, NULL,
      "Keep-alive idle connection timeout."},
     {"server.drain_timeout_s", AG_OPT_INT, FLD(server.drain_timeout_s), 0, "25", 0, 3600, NULL,

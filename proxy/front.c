@@ -138,15 +138,33 @@ static void *ag_front_reaper(void *arg)
         for (struct ag_conn *c = f->conns; c; c = c->next) {
             int st = atomic_load_explicit(&c->state, memory_order_acquire);
             uint64_t since = atomic_load_explicit(&c->since_ms, memory_order_relaxed);
-            long limit = st == AG_CONN_IDLE ? f->idle_timeout_ms : f->header_timeout_ms;
-            if (st == AG_CONN_IN_REQUEST || c->reaped || now < since ||
-                now - since <= (uint64_t)limit)
+            if (st == AG_CONN_IN_REQUEST || c->reaped || now < since)
                 continue;
-            /* MHD notices the shutdown in its own thread and closes the connection there */
+            if (st == AG_CONN_IN_BODY) {
+                if (f->body_timeout_ms <= 0)
+                    continue;
+                /* mod_reqtimeout's MinRate: every body_min_rate bytes buy one more second */
+                uint64_t got = atomic_load_explicit(&c->body_bytes, memory_order_relaxed);
+                uint64_t limit =
+                    (uint64_t)f->body_timeout_ms + got / (uint64_t)f->body_min_rate * 1000 +
+                    got % (uint64_t)f->body_min_rate * 1000 / (uint64_t)f->body_min_rate;
+                if (now - since <= limit)
+                    continue;
+                ag_log(AG_LOG_WARN, NULL,
+                       "closing connection from %s: request body too slow: %llu bytes in %llu s",
+                       c->peer_ip, (unsigned long long)got,
+                       (unsigned long long)((now - since) / 1000));
+            } else {
+                long limit = st == AG_CONN_IDLE ? f->idle_timeout_ms : f->header_timeout_ms;
+                if (now - since <= (uint64_t)limit)
+                    continue;
+                cut++;
+            }
+            /* MHD notices the shutdown in its own thread and closes the connection there; the
+             * request's completion callback then aborts the upstream transfer and logs it */
             if (c->fd >= 0)
                 shutdown(c->fd, SHUT_RDWR);
             c->reaped = true;
-            cut++;
         }
         pthread_mutex_unlock(&f->conns_lock);
         if (cut)
@@ -194,6 +212,8 @@ bool ag_front_needs_restart(const struct ag_config *a, const struct ag_config *b
            a->server.max_header_bytes != b->server.max_header_bytes ||
            a->server.max_connections != b->server.max_connections ||
            a->server.idle_timeout_s != b->server.idle_timeout_s ||
+           a->server.client_body_timeout_s != b->server.client_body_timeout_s ||
+           a->server.client_body_min_rate != b->server.client_body_min_rate ||
            a->server.threads != b->server.threads;
 }
 
@@ -231,6 +251,9 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, int 
     f->header_timeout_ms =
         (cfg->server.client_header_timeout_s > 0 ? cfg->server.client_header_timeout_s : 10) * 1000;
     f->idle_timeout_ms = (cfg->server.idle_timeout_s > 0 ? cfg->server.idle_timeout_s : 75) * 1000;
+    f->body_timeout_ms = cfg->server.client_body_timeout_s * 1000;
+    f->body_min_rate =
+        cfg->server.client_body_min_rate > 0 ? cfg->server.client_body_min_rate : 16384;
     f->max_header = cfg->server.max_header_bytes > 0 ? (size_t)cfg->server.max_header_bytes : 32768;
     f->max_body = cfg->server.max_body_bytes;
     pthread_mutex_init(&f->conns_lock, NULL);

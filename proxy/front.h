@@ -20,6 +20,7 @@ struct ag_proxy;
 enum ag_conn_state {
     AG_CONN_NEW = 0,    /* accepted, no request line yet: head deadline applies */
     AG_CONN_IN_HEAD,    /* request line seen, head incomplete: head deadline applies */
+    AG_CONN_IN_BODY,    /* request body incomplete: body deadline (time + bytes / min rate) */
     AG_CONN_IN_REQUEST, /* handler running or response streaming: no reaper deadline */
     AG_CONN_IDLE,       /* keep-alive between requests: idle deadline applies */
 };
@@ -33,6 +34,7 @@ struct ag_conn {
     char peer_ip[64];
     char *uri; /* raw request-target of the current request (URI log callback) */
     size_t uri_cap;
+    atomic_uint_fast64_t body_bytes; /* request body bytes consumed in AG_CONN_IN_BODY */
     bool reaped;
     struct ag_conn *prev, *next;
 };
@@ -42,6 +44,7 @@ struct ag_front {
     struct ag_proxy *px;
     bool tls;
     long header_timeout_ms, idle_timeout_ms;
+    long body_timeout_ms, body_min_rate; /* 0 ms: no body deadline */
     long long max_body;
     size_t max_header;
     uint16_t port;

@@ -236,6 +236,12 @@ static enum MHD_Result ag_handler_begin(struct ag_front *fr, struct ag_preq *p,
     ag_mhd_request_fill(p->arena, conn, method, p->cctx && p->cctx->uri ? p->cctx->uri : url,
                         &p->req);
     p->req.client_ip = p->cctx ? p->cctx->peer_ip : "unknown";
+    if (p->cctx && !ag_handler_no_body(&p->req)) {
+        /* the body deadline (front.c reaper) runs from here until the final call */
+        atomic_store(&p->cctx->body_bytes, 0);
+        atomic_store(&p->cctx->since_ms, ag_front_now_ms());
+        atomic_store(&p->cctx->state, AG_CONN_IN_BODY);
+    }
     p->trusted = p->cctx && ag_cidr_match_sockaddr(cfg->trusted_proxies, cfg->n_trusted_proxies,
                                                    (const struct sockaddr *)&p->cctx->peer);
     const char *xfp = p->trusted ? ag_http_header_get(&p->req, "X-Forwarded-Proto") : NULL;
@@ -344,13 +350,20 @@ enum MHD_Result ag_handler_access(void *cls, struct MHD_Connection *conn, const 
         *con_cls = p;
         return ag_handler_begin(cls, p, conn, url, method);
     }
+    if (*upload_data_size == 0 && p->cctx &&
+        atomic_load(&p->cctx->state) == AG_CONN_IN_BODY) /* the whole body has arrived */
+        atomic_store(&p->cctx->state, AG_CONN_IN_REQUEST);
     if (p->pending && *upload_data_size == 0)
         return ag_handler_send(p, &p->resp);
-    if (p->queued || !p->forwarding) {
+    size_t offered = *upload_data_size;
+    enum MHD_Result r = MHD_YES;
+    if (p->queued || !p->forwarding)
         *upload_data_size = 0;
-        return MHD_YES;
-    }
-    return ag_forward_step(p, upload_data, upload_data_size);
+    else
+        r = ag_forward_step(p, upload_data, upload_data_size);
+    if (p->cctx && offered > *upload_data_size)
+        atomic_fetch_add(&p->cctx->body_bytes, offered - *upload_data_size);
+    return r;
 }
 
 void ag_handler_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

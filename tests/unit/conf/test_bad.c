@@ -310,6 +310,19 @@ Test(bad, env_out_of_range)
                    "256, got 1000\n");
 }
 
+Test(bad, env_body_timeout_bounds)
+{
+    char *env[] = {"AIRGATE_SERVER_CLIENT_BODY_TIMEOUT_S=3601", NULL};
+    EXPECT_ERR_ENV(
+        BASE, env,
+        "env AIRGATE_SERVER_CLIENT_BODY_TIMEOUT_S: server.client_body_timeout_s: must be "
+        "between 0 and 3600, got 3601\n");
+    char *env2[] = {"AIRGATE_SERVER_CLIENT_BODY_MIN_RATE=0", NULL};
+    EXPECT_ERR_ENV(BASE, env2,
+                   "env AIRGATE_SERVER_CLIENT_BODY_MIN_RATE: server.client_body_min_rate: must be "
+                   "between 1 and 1073741824, got 0\n");
+}
+
 Test(bad, env_unknown_variable_did_you_mean)
 {
     char *env[] = {"PATH=/usr/bin", "AIRGATE_OIDC_CLIENT_SECRT=x", NULL};
