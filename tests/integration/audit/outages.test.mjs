@@ -127,7 +127,9 @@ test('replicas: dead at start 503, slow 504, dropping 502, each a JSON body nami
   const front = await startIdpFront();
   await front.startIdp();
   const dead = await startUpstream();
-  const deadUrl = dead.url;
+  // The stopped replica's port, but on 127.0.0.2: other tests running in parallel bind
+  // 127.0.0.1 port 0 and may be handed the freed port, which made the "dead" replica alive.
+  const deadUrl = dead.url.replace('//127.0.0.1:', '//127.0.0.2:');
   await dead.stop();
   const c = await cfgFor(front, { upstreams: { servers: [deadUrl], health_interval_s: 1, rise: 1, fall: 1, connect_timeout_ms: 300, response_timeout_s: 1 } });
   const ag = await startAirgate(c);
