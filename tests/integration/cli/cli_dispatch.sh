@@ -4,28 +4,8 @@
 # Usage: cli_dispatch.sh PATH_TO_AIRGATE
 set -uo pipefail
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0 checks=0
-
-check() { # check NAME CONDITION...
-  local name=$1
-  shift
-  checks=$((checks + 1))
-  if "$@"; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name" >&2
-    fails=$((fails + 1))
-  fi
-}
-run() { # run ARGS... -> $rc, $out, $err
-  "$bin" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  rc=$?
-  out=$(cat "$tmp/out")
-  err=$(cat "$tmp/err")
-}
-has() { grep -qF -- "$2" <<<"$1"; }
+# shellcheck source=../checks.sh
+. "$(dirname "$0")/../checks.sh"
 
 run
 check "no command: exit 2" test "$rc" -eq 2
@@ -61,5 +41,4 @@ for c in serve check-config rolemap; do
   check "$c without -c: says why" test -n "$err"
 done
 
-echo "$((checks - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+check_summary

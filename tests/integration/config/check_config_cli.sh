@@ -7,29 +7,8 @@ set -uo pipefail
 bin=$1
 src=${AG_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
 fx=$src/tests/fixtures/config
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0 checks=0
-
-check() { # check NAME CONDITION...
-  local name=$1
-  shift
-  checks=$((checks + 1))
-  if "$@"; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name" >&2
-    fails=$((fails + 1))
-  fi
-}
-run() { # run ARGS... -> $rc, $out, $err
-  "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  out=$(cat "$tmp/out")
-  err=$(cat "$tmp/err")
-}
-has() { grep -qF -- "$2" <<<"$1"; }
-hasnt() { ! grep -qF -- "$2" <<<"$1"; }
+# shellcheck source=../checks.sh
+. "$(dirname "$0")/../checks.sh"
 
 # Unknown AIRGATE_* variables are errors: do not let the caller's environment leak in.
 while IFS='=' read -r name _; do unset "$name"; done < <(env | grep '^AIRGATE_')
@@ -135,5 +114,4 @@ else
   check "docs/config.md matches --reference" true
 fi
 
-echo "$((checks - fails))/$checks checks passed"
-[ "$fails" -eq 0 ]
+check_summary
