@@ -1,4 +1,5 @@
 #include "auth/http_fetch.h"
+#include "auth/http_fetch_int.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -36,6 +37,24 @@ static size_t ag_http_write(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+void ag_http_fetch_easy_setup(CURL *c, const char *url, const struct ag_http_fetch_opts *o,
+                              char *cerr)
+{
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (o->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 3000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 5000L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "airgate/" AG_VERSION);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+}
+
 enum ag_rc ag_http_fetch_get(const char *url, const struct ag_http_fetch_opts *opts,
                              struct ag_buf *out, struct ag_err *err)
 {
@@ -55,22 +74,10 @@ enum ag_rc ag_http_fetch_get(const char *url, const struct ag_http_fetch_opts *o
         return ag_err_set(err, AG_EUPSTREAM, "curl_easy_init failed");
     struct ag_http_sink sink = {.out = out, .max = o.max_bytes};
     char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (o.ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o.timeout_ms);
+    ag_http_fetch_easy_setup(c, url, &o, cerr);
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o.max_bytes);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "airgate/" AG_VERSION);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ag_http_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     CURLcode cc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

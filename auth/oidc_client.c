@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/http_fetch_int.h"
 #include "core/b64url.h"
 #include "core/http_msg.h"
 #include "core/secret.h"
@@ -191,24 +192,12 @@ enum ag_rc ag_oidc_http_post(const char *url, const char *authorization, const c
     }
     struct ag_oidc_sink sink = {.out = out};
     char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (o.ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     o.connect_timeout_ms > 0 ? o.connect_timeout_ms : 3000L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o.timeout_ms > 0 ? o.timeout_ms : 5000L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "airgate/" AG_VERSION);
+    ag_http_fetch_easy_setup(c, url, &o, cerr);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ag_oidc_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(c);
