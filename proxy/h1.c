@@ -1,0 +1,823 @@
+/* HTTP/1.1 framing: see h1.h. The start line goes through http_parser (its method table, URL
+ * and version grammar); the header lines and every framing decision are checked here in one
+ * strict pass, because Debian's lenient libhttp-parser accepts bare CR, spaces in names and
+ * rejects identical repeated Content-Length values. Chunked bodies are decoded by a small
+ * strict state machine of our own: http_parser's lenient mode does not check the CRLF after
+ * chunk data and gives no hook to bound chunk extensions. */
+#include "proxy/h1.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/arena.h"
+
+enum ag_h1_mode {
+    AG_H1_M_NONE = 0, /* no body */
+    AG_H1_M_LENGTH,
+    AG_H1_M_CHUNKED,
+    AG_H1_M_CLOSE,
+};
+
+enum ag_h1_cstate {
+    AG_H1_C_SIZE0 = 0, /* first hex digit of a chunk size */
+    AG_H1_C_SIZE,      /* more hex digits, ';' or CR */
+    AG_H1_C_EXT,       /* chunk extension up to CR */
+    AG_H1_C_SIZE_LF,   /* LF after the size line */
+    AG_H1_C_DATA,
+    AG_H1_C_DATA_CR, /* CR after chunk data */
+    AG_H1_C_DATA_LF,
+    AG_H1_C_TRAILER0, /* start of a trailer line (or the final CRLF) */
+    AG_H1_C_TRAILER,
+    AG_H1_C_TRAILER_LF,
+    AG_H1_C_END_LF, /* LF of the final empty line */
+};
+
+#define AG_H1_META_MAX 4096
+#define AG_H1_HEX_MAX 16
+
+/* RFC 9110 tchar */
+static const unsigned char ag_h1_tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static pthread_once_t ag_h1_once = PTHREAD_ONCE_INIT;
+
+static void ag_h1_global_init(void)
+{
+    /* Process-global in http_parser; our callers bound the head themselves. */
+    http_parser_set_max_header_size(1u << 20);
+}
+
+void ag_h1_parser_init(struct ag_h1_parser *p, bool request, bool head_request)
+{
+    pthread_once(&ag_h1_once, ag_h1_global_init);
+    memset(p, 0, sizeof(*p));
+    http_parser_init(&p->hp, request ? HTTP_REQUEST : HTTP_RESPONSE);
+    p->request = request;
+    p->head_request = head_request;
+}
+
+size_t ag_h1_head_end(const char *buf, size_t len, size_t *scan)
+{
+    size_t i = *scan;
+    while (i < len) {
+        const char *lf = memchr(buf + i, '\n', len - i);
+        if (!lf)
+            break;
+        i = (size_t)(lf - buf);
+        /* Is the line ending at i empty, and where does it start? */
+        size_t ls;
+        if (i == 0 || buf[i - 1] == '\n')
+            ls = i;
+        else if (buf[i - 1] == '\r' && (i == 1 || buf[i - 2] == '\n'))
+            ls = i - 1;
+        else {
+            i++;
+            continue;
+        }
+        /* An empty line ends the head unless every line before it was empty too (then it is
+         * one of the empty lines allowed before a request line). The first empty line seen
+         * after a non-empty one returns, so only the line just before needs a look. */
+        bool leading = ls == 0 || ls == 1 || buf[ls - 2] == '\n' ||
+                       (buf[ls - 2] == '\r' && (ls == 2 || buf[ls - 3] == '\n'));
+        if (ls == 1 && buf[0] != '\n')
+            leading = false;
+        i++;
+        if (!leading) {
+            *scan = i;
+            return i;
+        }
+    }
+    *scan = len;
+    return 0;
+}
+
+/* ----- head ----- */
+
+static inline char ag_h1_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool ag_h1_ieq(const char *s, size_t n, const char *lit)
+{
+    size_t i = 0;
+    for (; i < n && lit[i]; i++)
+        if (ag_h1_lower(s[i]) != lit[i])
+            return false;
+    return i == n && lit[i] == '\0';
+}
+
+static inline bool ag_h1_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Next element of a comma-separated list in s[*pos..n), OWS trimmed; false at the end. Empty
+ * elements are returned too (length 0). */
+static bool ag_h1_list_next(const char *s, size_t n, size_t *pos, const char **el, size_t *el_len)
+{
+    if (*pos > n)
+        return false;
+    size_t b = *pos;
+    const char *comma = memchr(s + b, ',', n - b);
+    size_t e = comma ? (size_t)(comma - s) : n;
+    *pos = e + 1;
+    while (b < e && ag_h1_ows(s[b]))
+        b++;
+    while (e > b && ag_h1_ows(s[e - 1]))
+        e--;
+    *el = s + b;
+    *el_len = e - b;
+    return true;
+}
+
+/* 1*DIGIT into *v; false on anything else or overflow. */
+static bool ag_h1_digits(const char *s, size_t n, long long *v)
+{
+    if (n == 0)
+        return false;
+    long long r = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)((unsigned char)s[i] - '0');
+        if (d > 9)
+            return false;
+        if (r > (LLONG_MAX - (long long)d) / 10)
+            return false;
+        r = r * 10 + (long long)d;
+    }
+    *v = r;
+    return true;
+}
+
+/* "HTTP/" 1*3DIGIT "." 1*3DIGIT exactly; false when malformed. */
+static bool ag_h1_version(const char *s, size_t n, int *major, int *minor)
+{
+    if (n < 8 || memcmp(s, "HTTP/", 5) != 0)
+        return false;
+    const char *dot = memchr(s + 5, '.', n - 5);
+    if (!dot)
+        return false;
+    long long ma, mi;
+    size_t ml = (size_t)(dot - (s + 5)), nl = n - 5 - ml - 1;
+    if (ml > 3 || nl > 3 || !ag_h1_digits(s + 5, ml, &ma) || !ag_h1_digits(dot + 1, nl, &mi))
+        return false;
+    *major = (int)ma;
+    *minor = (int)mi;
+    return true;
+}
+
+static enum ag_h1_rc ag_h1_fail(struct ag_h1_parser *p, int *status, const char **why, int st,
+                                const char *reason)
+{
+    p->bad = true;
+    if (status)
+        *status = p->request ? st : 502;
+    if (why)
+        *why = reason;
+    return AG_H1_BAD;
+}
+
+/* The start line goes through http_parser for its method table and grammar. */
+static int ag_h1_cb_ok(http_parser *hp)
+{
+    (void)hp;
+    return 0;
+}
+
+static int ag_h1_cb_data_ok(http_parser *hp, const char *at, size_t n)
+{
+    (void)hp;
+    (void)at;
+    (void)n;
+    return 0;
+}
+
+static const http_parser_settings ag_h1_settings = {
+    .on_message_begin = ag_h1_cb_ok,
+    .on_url = ag_h1_cb_data_ok,
+    .on_status = ag_h1_cb_data_ok,
+    .on_header_field = ag_h1_cb_data_ok,
+    .on_header_value = ag_h1_cb_data_ok,
+    .on_headers_complete = ag_h1_cb_ok,
+    .on_body = ag_h1_cb_data_ok,
+    .on_message_complete = ag_h1_cb_ok,
+};
+
+/* Checks the start line c[0..n) (without its line end) and fills method/target/status/minor.
+ * Writes NULs into c (the arena copy) only after http_parser has run over it. */
+static enum ag_h1_rc ag_h1_start_line(struct ag_h1_parser *p, char *c, size_t n, size_t line_end,
+                                      struct ag_h1_head *out, int *status, const char **why)
+{
+    int major = 0, minor = 0;
+    if (p->request) {
+        const char *sp1 = memchr(c, ' ', n);
+        if (!sp1 || sp1 == c)
+            return ag_h1_fail(p, status, why, 400, "malformed request line");
+        size_t ml = (size_t)(sp1 - c);
+        for (size_t i = 0; i < ml; i++)
+            if (!ag_h1_tchar[(unsigned char)c[i]])
+                return ag_h1_fail(p, status, why, 400, "method is not a token");
+        const char *sp2 = memchr(sp1 + 1, ' ', n - ml - 1);
+        if (!sp2 || sp2 == sp1 + 1)
+            return ag_h1_fail(p, status, why, 400, "malformed request line");
+        size_t ts = ml + 1, tl = (size_t)(sp2 - c) - ts;
+        for (size_t i = ts; i < ts + tl; i++) {
+            unsigned char ch = (unsigned char)c[i];
+            if (ch <= 0x20 || ch == 0x7f)
+                return ag_h1_fail(p, status, why, 400, "control character in request-target");
+        }
+        size_t vs = ts + tl + 1;
+        if (!ag_h1_version(c + vs, n - vs, &major, &minor))
+            return ag_h1_fail(p, status, why, 400, "malformed HTTP version");
+        if (major != 1 || minor > 1)
+            return ag_h1_fail(p, status, why, 505, "unsupported HTTP version");
+    } else {
+        if (n < 12 || !ag_h1_version(c, 8, &major, &minor) || c[8] != ' ')
+            return ag_h1_fail(p, status, why, 502, "malformed status line");
+        if (major != 1 || minor > 1)
+            return ag_h1_fail(p, status, why, 502, "unsupported HTTP version");
+        int st = 0;
+        for (size_t i = 9; i < 12; i++) {
+            unsigned d = (unsigned)((unsigned char)c[i] - '0');
+            if (d > 9)
+                return ag_h1_fail(p, status, why, 502, "malformed status code");
+            st = st * 10 + (int)d;
+        }
+        if (st < 100 || (n > 12 && c[12] != ' '))
+            return ag_h1_fail(p, status, why, 502, "malformed status code");
+        for (size_t i = 13; i < n; i++) {
+            unsigned char ch = (unsigned char)c[i];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+                return ag_h1_fail(p, status, why, 502, "control character in reason phrase");
+        }
+        out->status = st;
+    }
+    /* http_parser over the start line and its line end: one call, input never written. */
+    size_t fed = http_parser_execute(&p->hp, &ag_h1_settings, c, line_end);
+    enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
+    if (e != HPE_OK || fed != line_end) {
+        if (e == HPE_INVALID_METHOD)
+            return ag_h1_fail(p, status, why, 501, "unknown method");
+        return ag_h1_fail(p, status, why, 400, "malformed start line");
+    }
+    if (p->hp.http_major != major || p->hp.http_minor != minor ||
+        (!p->request && (int)p->hp.status_code != out->status))
+        return ag_h1_fail(p, status, why, 400, "malformed start line");
+    out->minor = minor;
+    if (p->request) {
+        char *sp1 = memchr(c, ' ', n);
+        char *sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 - c) - 1);
+        *sp1 = '\0';
+        *sp2 = '\0';
+        out->method = c;
+        out->target = sp1 + 1;
+    }
+    return AG_H1_OK;
+}
+
+/* What the header lines said about framing. */
+struct ag_h1_framing {
+    long long cl;
+    size_t n_te, n_host;
+    const char *te; /* value of the last Transfer-Encoding */
+    size_t te_len;
+    bool conn_close, conn_keep;
+    bool cl_bad;
+};
+
+static void ag_h1_note(struct ag_h1_framing *f, const char *name, size_t nl, const char *v,
+                       size_t vl, struct ag_h1_head *out)
+{
+    switch (ag_h1_lower(name[0])) {
+    case 'c':
+        if (ag_h1_ieq(name, nl, "content-length")) {
+            long long cl;
+            if (!ag_h1_digits(v, vl, &cl) || (f->cl >= 0 && f->cl != cl))
+                f->cl_bad = true;
+            else
+                f->cl = cl;
+        } else if (ag_h1_ieq(name, nl, "connection")) {
+            size_t pos = 0, el_len;
+            const char *el;
+            while (ag_h1_list_next(v, vl, &pos, &el, &el_len)) {
+                if (ag_h1_ieq(el, el_len, "close"))
+                    f->conn_close = true;
+                else if (ag_h1_ieq(el, el_len, "keep-alive"))
+                    f->conn_keep = true;
+            }
+        }
+        break;
+    case 't':
+        if (ag_h1_ieq(name, nl, "transfer-encoding")) {
+            f->n_te++;
+            f->te = v;
+            f->te_len = vl;
+        }
+        break;
+    case 'h':
+        if (ag_h1_ieq(name, nl, "host"))
+            f->n_host++;
+        break;
+    case 'e':
+        if (ag_h1_ieq(name, nl, "expect") && ag_h1_ieq(v, vl, "100-continue"))
+            out->expect_continue = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* The last coding of a Transfer-Encoding list is chunked. */
+static bool ag_h1_te_final_chunked(const char *v, size_t vl)
+{
+    size_t pos = 0, el_len, last_len = 0;
+    const char *el, *last = NULL;
+    while (ag_h1_list_next(v, vl, &pos, &el, &el_len))
+        if (el_len) {
+            last = el;
+            last_len = el_len;
+        }
+    return last && ag_h1_ieq(last, last_len, "chunked");
+}
+
+static enum ag_h1_rc ag_h1_decide(struct ag_h1_parser *p, const struct ag_h1_framing *f,
+                                  struct ag_h1_head *out, int *status, const char **why)
+{
+    if (f->cl_bad)
+        return ag_h1_fail(p, status, why, 400, "invalid Content-Length");
+    out->content_length = f->cl;
+    out->keep_alive = out->minor == 1 ? !f->conn_close : (f->conn_keep && !f->conn_close);
+    if (p->request) {
+        if (f->n_host > 1 || (out->minor == 1 && f->n_host == 0))
+            return ag_h1_fail(p, status, why, 400, "missing or repeated Host");
+        if (f->n_te) {
+            if (out->minor == 0)
+                return ag_h1_fail(p, status, why, 400, "Transfer-Encoding in HTTP/1.0");
+            if (f->cl >= 0)
+                return ag_h1_fail(p, status, why, 400, "Transfer-Encoding with Content-Length");
+            if (f->n_te != 1 || !ag_h1_ieq(f->te, f->te_len, "chunked"))
+                return ag_h1_fail(p, status, why, 501, "unsupported Transfer-Encoding");
+            out->chunked = true;
+            p->body_mode = AG_H1_M_CHUNKED;
+        } else if (f->cl > 0) {
+            p->body_mode = AG_H1_M_LENGTH;
+        } else {
+            out->no_body = true;
+        }
+    } else {
+        int st = out->status;
+        if (p->head_request || st < 200 || st == 204 || st == 304) {
+            out->no_body = true;
+        } else if (f->n_te) {
+            out->content_length = -1;
+            if (ag_h1_te_final_chunked(f->te, f->te_len)) {
+                out->chunked = true;
+                p->body_mode = AG_H1_M_CHUNKED;
+            } else {
+                out->until_close = true;
+                p->body_mode = AG_H1_M_CLOSE;
+            }
+        } else if (f->cl > 0) {
+            p->body_mode = AG_H1_M_LENGTH;
+        } else if (f->cl == 0) {
+            out->no_body = true;
+        } else {
+            out->until_close = true;
+            p->body_mode = AG_H1_M_CLOSE;
+        }
+        if (out->until_close)
+            out->keep_alive = false;
+    }
+    if (p->body_mode == AG_H1_M_LENGTH)
+        p->remaining = (unsigned long long)f->cl;
+    if (out->no_body)
+        p->done = true;
+    return AG_H1_OK;
+}
+
+enum ag_h1_rc ag_h1_parse_head(struct ag_h1_parser *p, struct ag_arena *a, const char *buf,
+                               size_t len, size_t max_headers, struct ag_h1_head *out, int *status,
+                               const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    out->content_length = -1;
+    if (status)
+        *status = 0;
+    if (why)
+        *why = NULL;
+    if (p->bad)
+        return ag_h1_fail(p, status, why, 400, "parser already failed");
+    char *c = ag_arena_alloc(a, len + 1);
+    memcpy(c, buf, len);
+    c[len] = '\0';
+
+    /* Empty lines before the start line (RFC 9112 2.2). */
+    size_t i = 0;
+    while (i < len && (c[i] == '\n' || (c[i] == '\r' && i + 1 < len && c[i + 1] == '\n')))
+        i += c[i] == '\r' ? 2 : 1;
+    /* Bounds: at most one header per remaining line. */
+    size_t cap = 0;
+    for (const char *q = c + i; (q = memchr(q, '\n', len - (size_t)(q - c))) != NULL; q++)
+        cap++;
+    if (cap > max_headers + 2)
+        cap = max_headers + 2;
+    out->headers = ag_arena_alloc(a, (cap ? cap : 1) * sizeof(*out->headers));
+
+    struct ag_h1_framing f = {.cl = -1};
+    bool first = true, ended = false;
+    while (i < len) {
+        char *lf = memchr(c + i, '\n', len - i);
+        if (!lf)
+            return ag_h1_fail(p, status, why, 400, "incomplete head");
+        size_t e = (size_t)(lf - c), line_end = e + 1;
+        if (e > i && c[e - 1] == '\r')
+            e--;
+        if (memchr(c + i, '\r', e - i))
+            return ag_h1_fail(p, status, why, 400, "bare CR in head");
+        if (first) {
+            enum ag_h1_rc rc = ag_h1_start_line(p, c + i, e - i, line_end - i, out, status, why);
+            if (rc != AG_H1_OK)
+                return rc;
+            first = false;
+            i = line_end;
+            continue;
+        }
+        if (e == i) { /* the empty line ends the head */
+            ended = true;
+            i = line_end;
+            break;
+        }
+        if (ag_h1_ows(c[i]))
+            return ag_h1_fail(p, status, why, 400, "obsolete line folding");
+        char *colon = memchr(c + i, ':', e - i);
+        if (!colon || colon == c + i)
+            return ag_h1_fail(p, status, why, 400, "header line without a name");
+        size_t nl = (size_t)(colon - (c + i));
+        for (size_t k = i; k < i + nl; k++)
+            if (!ag_h1_tchar[(unsigned char)c[k]])
+                return ag_h1_fail(p, status, why, 400, "invalid header name");
+        size_t vb = nl + i + 1, ve = e;
+        while (vb < ve && ag_h1_ows(c[vb]))
+            vb++;
+        while (ve > vb && ag_h1_ows(c[ve - 1]))
+            ve--;
+        for (size_t k = vb; k < ve; k++) {
+            unsigned char ch = (unsigned char)c[k];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+                return ag_h1_fail(p, status, why, 400, "control character in header value");
+        }
+        if (out->n_headers >= max_headers || out->n_headers >= cap)
+            return ag_h1_fail(p, status, why, 431, "too many header lines");
+        ag_h1_note(&f, c + i, nl, c + vb, ve - vb, out);
+        c[i + nl] = '\0';
+        c[ve] = '\0';
+        out->headers[out->n_headers].name = c + i;
+        out->headers[out->n_headers].value = c + vb;
+        out->n_headers++;
+        i = line_end;
+    }
+    if (first)
+        return ag_h1_fail(p, status, why, 400, "empty head");
+    if (!ended || i != len)
+        return ag_h1_fail(p, status, why, 400, "bytes after the head");
+    return ag_h1_decide(p, &f, out, status, why);
+}
+
+/* ----- body ----- */
+
+static enum ag_h1_rc ag_h1_body_fail(struct ag_h1_parser *p, const char **why, const char *reason)
+{
+    p->bad = true;
+    if (why)
+        *why = reason;
+    return AG_H1_BAD;
+}
+
+static inline int ag_h1_hex(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = (unsigned char)(ch | 0x20);
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* The chunked decoder: framing bytes one at a time, data in bulk. *o is the output position,
+ * *i the input position (always *o <= *i). Returns OK when the input ran out, DONE after the
+ * final CRLF, BAD on broken framing. */
+static enum ag_h1_rc ag_h1_chunked(struct ag_h1_parser *p, char *buf, size_t len, size_t *i,
+                                   size_t *o, const char **why)
+{
+    size_t in = *i, op = *o;
+    enum ag_h1_rc rc = AG_H1_OK;
+    while (in < len) {
+        if (p->chunk_state == AG_H1_C_DATA) {
+            size_t n = len - in;
+            if ((unsigned long long)n > p->remaining)
+                n = (size_t)p->remaining;
+            if (op != in)
+                memmove(buf + op, buf + in, n);
+            op += n;
+            in += n;
+            p->remaining -= n;
+            if (p->remaining == 0)
+                p->chunk_state = AG_H1_C_DATA_CR;
+            continue;
+        }
+        unsigned char ch = (unsigned char)buf[in++];
+        switch (p->chunk_state) {
+        case AG_H1_C_SIZE0:
+        case AG_H1_C_SIZE: {
+            int h = ag_h1_hex(ch);
+            if (h >= 0) {
+                if (++p->chunk_digits > AG_H1_HEX_MAX) {
+                    rc = ag_h1_body_fail(p, why, "chunk size too long");
+                    goto out;
+                }
+                p->remaining = (p->remaining << 4) | (unsigned)h;
+                p->chunk_state = AG_H1_C_SIZE;
+            } else if (p->chunk_state == AG_H1_C_SIZE && ch == ';') {
+                p->chunk_state = AG_H1_C_EXT;
+                if (++p->meta > AG_H1_META_MAX) {
+                    rc = ag_h1_body_fail(p, why, "chunk extensions too long");
+                    goto out;
+                }
+            } else if (p->chunk_state == AG_H1_C_SIZE && ch == '\r') {
+                p->chunk_state = AG_H1_C_SIZE_LF;
+            } else {
+                rc = ag_h1_body_fail(p, why, "invalid chunk size");
+                goto out;
+            }
+            break;
+        }
+        case AG_H1_C_EXT:
+            if (ch == '\r') {
+                p->chunk_state = AG_H1_C_SIZE_LF;
+            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                rc = ag_h1_body_fail(p, why, "control character in chunk extension");
+                goto out;
+            } else if (++p->meta > AG_H1_META_MAX) {
+                rc = ag_h1_body_fail(p, why, "chunk extensions too long");
+                goto out;
+            }
+            break;
+        case AG_H1_C_SIZE_LF:
+            if (ch != '\n') {
+                rc = ag_h1_body_fail(p, why, "bare CR in chunk size line");
+                goto out;
+            }
+            p->chunk_digits = 0;
+            p->chunk_state = p->remaining ? AG_H1_C_DATA : AG_H1_C_TRAILER0;
+            break;
+        case AG_H1_C_DATA_CR:
+            if (ch != '\r') {
+                rc = ag_h1_body_fail(p, why, "chunk data not followed by CRLF");
+                goto out;
+            }
+            p->chunk_state = AG_H1_C_DATA_LF;
+            break;
+        case AG_H1_C_DATA_LF:
+            if (ch != '\n') {
+                rc = ag_h1_body_fail(p, why, "chunk data not followed by CRLF");
+                goto out;
+            }
+            p->chunk_state = AG_H1_C_SIZE0;
+            break;
+        case AG_H1_C_TRAILER0:
+            if (ch == '\r') {
+                p->chunk_state = AG_H1_C_END_LF;
+                break;
+            }
+            p->chunk_state = AG_H1_C_TRAILER;
+            /* a trailer line: counted and checked like the rest of it */
+            if (ch == '\n' || (ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                rc = ag_h1_body_fail(p, why, "invalid trailer");
+                goto out;
+            }
+            if (++p->meta > AG_H1_META_MAX) {
+                rc = ag_h1_body_fail(p, why, "trailers too long");
+                goto out;
+            }
+            break;
+        case AG_H1_C_TRAILER:
+            if (ch == '\r') {
+                p->chunk_state = AG_H1_C_TRAILER_LF;
+            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                rc = ag_h1_body_fail(p, why, "invalid trailer");
+                goto out;
+            } else if (++p->meta > AG_H1_META_MAX) {
+                rc = ag_h1_body_fail(p, why, "trailers too long");
+                goto out;
+            }
+            break;
+        case AG_H1_C_TRAILER_LF:
+            if (ch != '\n') {
+                rc = ag_h1_body_fail(p, why, "bare CR in trailer");
+                goto out;
+            }
+            p->chunk_state = AG_H1_C_TRAILER0;
+            break;
+        case AG_H1_C_END_LF:
+            if (ch != '\n') {
+                rc = ag_h1_body_fail(p, why, "bare CR after the last chunk");
+                goto out;
+            }
+            rc = AG_H1_DONE;
+            goto out;
+        default:
+            rc = ag_h1_body_fail(p, why, "chunk decoder state");
+            goto out;
+        }
+    }
+out:
+    *i = in;
+    *o = op;
+    return rc;
+}
+
+enum ag_h1_rc ag_h1_parse_body(struct ag_h1_parser *p, char *buf, size_t *len, size_t *extra,
+                               const char **why)
+{
+    size_t n = *len;
+    *extra = 0;
+    if (p->bad) {
+        *len = 0;
+        return ag_h1_body_fail(p, why, "parser already failed");
+    }
+    if (p->done) {
+        *len = 0;
+        *extra = n;
+        return AG_H1_DONE;
+    }
+    switch (p->body_mode) {
+    case AG_H1_M_CLOSE:
+        return AG_H1_OK;
+    case AG_H1_M_LENGTH:
+        if ((unsigned long long)n < p->remaining) {
+            p->remaining -= n;
+            return AG_H1_OK;
+        }
+        *len = (size_t)p->remaining;
+        *extra = n - *len;
+        p->remaining = 0;
+        p->done = true;
+        return AG_H1_DONE;
+    case AG_H1_M_CHUNKED: {
+        size_t i = 0, o = 0;
+        enum ag_h1_rc rc = ag_h1_chunked(p, buf, n, &i, &o, why);
+        if (rc == AG_H1_BAD) {
+            *len = 0;
+            return rc;
+        }
+        if (rc == AG_H1_DONE) {
+            p->done = true;
+            *extra = n - i;
+            if (o != i && *extra)
+                memmove(buf + o, buf + i, *extra);
+        }
+        *len = o;
+        return rc;
+    }
+    default:
+        /* no head parsed: nothing can frame a body */
+        *len = 0;
+        return ag_h1_body_fail(p, why, "no message head");
+    }
+}
+
+enum ag_h1_rc ag_h1_parse_eof(struct ag_h1_parser *p, const char **why)
+{
+    if (p->bad)
+        return ag_h1_body_fail(p, why, "parser already failed");
+    if (p->done)
+        return AG_H1_DONE;
+    if (p->body_mode == AG_H1_M_CLOSE) {
+        p->done = true;
+        return AG_H1_DONE;
+    }
+    return ag_h1_body_fail(p, why, "connection closed before the body ended");
+}
+
+const char *ag_h1_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 203:
+        return "Non-Authoritative Information";
+    case 204:
+        return "No Content";
+    case 205:
+        return "Reset Content";
+    case 206:
+        return "Partial Content";
+    case 300:
+        return "Multiple Choices";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 305:
+        return "Use Proxy";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 407:
+        return "Proxy Authentication Required";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 418:
+        return "I'm a teapot";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 423:
+        return "Locked";
+    case 424:
+        return "Failed Dependency";
+    case 425:
+        return "Too Early";
+    case 426:
+        return "Upgrade Required";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 451:
+        return "Unavailable For Legal Reasons";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
+    }
+}
