@@ -36,19 +36,8 @@ enum ag_h1_cstate {
 #define AG_H1_META_MAX 4096
 #define AG_H1_HEX_MAX 16
 
-/* RFC 9110 tchar */
-static const unsigned char ag_h1_tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
+/* RFC 9110 tchar, filled once */
+static unsigned char ag_h1_tchar[256];
 
 static pthread_once_t ag_h1_once = PTHREAD_ONCE_INIT;
 
@@ -56,6 +45,13 @@ static void ag_h1_global_init(void)
 {
     /* Process-global in http_parser; our callers bound the head themselves. */
     http_parser_set_max_header_size(1u << 20);
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    for (int c = '0'; c <= '9'; c++)
+        ag_h1_tchar[c] = 1;
+    for (int c = 'a'; c <= 'z'; c++)
+        ag_h1_tchar[c] = ag_h1_tchar[c - 'a' + 'A'] = 1;
+    for (const char *e = extra; *e; e++)
+        ag_h1_tchar[(unsigned char)*e] = 1;
 }
 
 void ag_h1_parser_init(struct ag_h1_parser *p, bool request, bool head_request)
@@ -188,31 +184,9 @@ static enum ag_h1_rc ag_h1_fail(struct ag_h1_parser *p, int *status, const char 
     return AG_H1_BAD;
 }
 
-/* The start line goes through http_parser for its method table and grammar. */
-static int ag_h1_cb_ok(http_parser *hp)
-{
-    (void)hp;
-    return 0;
-}
-
-static int ag_h1_cb_data_ok(http_parser *hp, const char *at, size_t n)
-{
-    (void)hp;
-    (void)at;
-    (void)n;
-    return 0;
-}
-
-static const http_parser_settings ag_h1_settings = {
-    .on_message_begin = ag_h1_cb_ok,
-    .on_url = ag_h1_cb_data_ok,
-    .on_status = ag_h1_cb_data_ok,
-    .on_header_field = ag_h1_cb_data_ok,
-    .on_header_value = ag_h1_cb_data_ok,
-    .on_headers_complete = ag_h1_cb_ok,
-    .on_body = ag_h1_cb_data_ok,
-    .on_message_complete = ag_h1_cb_ok,
-};
+/* The start line goes through http_parser for its method table and grammar; no callbacks
+ * needed (http_parser skips unset ones). */
+static const http_parser_settings ag_h1_settings;
 
 /* Checks the start line c[0..n) (without its line end) and fills method/target/status/minor.
  * Writes NULs into c (the arena copy) only after http_parser has run over it. */
@@ -514,6 +488,11 @@ static inline int ag_h1_hex(unsigned char ch)
     return -1;
 }
 
+static inline bool ag_h1_ctl(unsigned char ch)
+{
+    return (ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
 /* The chunked decoder: framing bytes one at a time, data in bulk. *o is the output position,
  * *i the input position (always *o <= *i). Returns OK when the input ran out, DONE after the
  * final CRLF, BAD on broken framing. */
@@ -521,8 +500,9 @@ static enum ag_h1_rc ag_h1_chunked(struct ag_h1_parser *p, char *buf, size_t len
                                    size_t *o, const char **why)
 {
     size_t in = *i, op = *o;
-    enum ag_h1_rc rc = AG_H1_OK;
-    while (in < len) {
+    const char *err = NULL;
+    bool done = false;
+    while (in < len && !err && !done) {
         if (p->chunk_state == AG_H1_C_DATA) {
             size_t n = len - in;
             if ((unsigned long long)n > p->remaining)
@@ -537,114 +517,74 @@ static enum ag_h1_rc ag_h1_chunked(struct ag_h1_parser *p, char *buf, size_t len
             continue;
         }
         unsigned char ch = (unsigned char)buf[in++];
+        int h;
         switch (p->chunk_state) {
         case AG_H1_C_SIZE0:
-        case AG_H1_C_SIZE: {
-            int h = ag_h1_hex(ch);
-            if (h >= 0) {
-                if (++p->chunk_digits > AG_H1_HEX_MAX) {
-                    rc = ag_h1_body_fail(p, why, "chunk size too long");
-                    goto out;
-                }
+        case AG_H1_C_SIZE:
+            if ((h = ag_h1_hex(ch)) >= 0) {
+                if (++p->chunk_digits > AG_H1_HEX_MAX)
+                    err = "chunk size too long";
                 p->remaining = (p->remaining << 4) | (unsigned)h;
                 p->chunk_state = AG_H1_C_SIZE;
             } else if (p->chunk_state == AG_H1_C_SIZE && ch == ';') {
                 p->chunk_state = AG_H1_C_EXT;
-                if (++p->meta > AG_H1_META_MAX) {
-                    rc = ag_h1_body_fail(p, why, "chunk extensions too long");
-                    goto out;
-                }
+                if (++p->meta > AG_H1_META_MAX)
+                    err = "chunk extensions too long";
             } else if (p->chunk_state == AG_H1_C_SIZE && ch == '\r') {
                 p->chunk_state = AG_H1_C_SIZE_LF;
             } else {
-                rc = ag_h1_body_fail(p, why, "invalid chunk size");
-                goto out;
+                err = "invalid chunk size";
             }
             break;
-        }
         case AG_H1_C_EXT:
-            if (ch == '\r') {
+            if (ch == '\r')
                 p->chunk_state = AG_H1_C_SIZE_LF;
-            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-                rc = ag_h1_body_fail(p, why, "control character in chunk extension");
-                goto out;
-            } else if (++p->meta > AG_H1_META_MAX) {
-                rc = ag_h1_body_fail(p, why, "chunk extensions too long");
-                goto out;
-            }
+            else if (ag_h1_ctl(ch))
+                err = "control character in chunk extension";
+            else if (++p->meta > AG_H1_META_MAX)
+                err = "chunk extensions too long";
             break;
         case AG_H1_C_SIZE_LF:
-            if (ch != '\n') {
-                rc = ag_h1_body_fail(p, why, "bare CR in chunk size line");
-                goto out;
-            }
+            if (ch != '\n')
+                err = "bare CR in chunk size line";
             p->chunk_digits = 0;
             p->chunk_state = p->remaining ? AG_H1_C_DATA : AG_H1_C_TRAILER0;
             break;
         case AG_H1_C_DATA_CR:
-            if (ch != '\r') {
-                rc = ag_h1_body_fail(p, why, "chunk data not followed by CRLF");
-                goto out;
-            }
-            p->chunk_state = AG_H1_C_DATA_LF;
-            break;
         case AG_H1_C_DATA_LF:
-            if (ch != '\n') {
-                rc = ag_h1_body_fail(p, why, "chunk data not followed by CRLF");
-                goto out;
-            }
-            p->chunk_state = AG_H1_C_SIZE0;
+            if (ch != (p->chunk_state == AG_H1_C_DATA_CR ? '\r' : '\n'))
+                err = "chunk data not followed by CRLF";
+            p->chunk_state = p->chunk_state == AG_H1_C_DATA_CR ? AG_H1_C_DATA_LF : AG_H1_C_SIZE0;
             break;
-        case AG_H1_C_TRAILER0:
-            if (ch == '\r') {
-                p->chunk_state = AG_H1_C_END_LF;
-                break;
-            }
-            p->chunk_state = AG_H1_C_TRAILER;
-            /* a trailer line: counted and checked like the rest of it */
-            if (ch == '\n' || (ch < 0x20 && ch != '\t') || ch == 0x7f) {
-                rc = ag_h1_body_fail(p, why, "invalid trailer");
-                goto out;
-            }
-            if (++p->meta > AG_H1_META_MAX) {
-                rc = ag_h1_body_fail(p, why, "trailers too long");
-                goto out;
-            }
-            break;
+        case AG_H1_C_TRAILER0: /* start of a trailer line, or the final empty line */
         case AG_H1_C_TRAILER:
-            if (ch == '\r') {
-                p->chunk_state = AG_H1_C_TRAILER_LF;
-            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-                rc = ag_h1_body_fail(p, why, "invalid trailer");
-                goto out;
-            } else if (++p->meta > AG_H1_META_MAX) {
-                rc = ag_h1_body_fail(p, why, "trailers too long");
-                goto out;
-            }
+            if (ch == '\r')
+                p->chunk_state =
+                    p->chunk_state == AG_H1_C_TRAILER0 ? AG_H1_C_END_LF : AG_H1_C_TRAILER_LF;
+            else if (ch == '\n' || ag_h1_ctl(ch))
+                err = "invalid trailer";
+            else if (++p->meta > AG_H1_META_MAX)
+                err = "trailers too long";
+            else
+                p->chunk_state = AG_H1_C_TRAILER;
             break;
         case AG_H1_C_TRAILER_LF:
-            if (ch != '\n') {
-                rc = ag_h1_body_fail(p, why, "bare CR in trailer");
-                goto out;
-            }
+        case AG_H1_C_END_LF:
+            if (ch != '\n')
+                err = "bare CR in trailers";
+            done = p->chunk_state == AG_H1_C_END_LF;
             p->chunk_state = AG_H1_C_TRAILER0;
             break;
-        case AG_H1_C_END_LF:
-            if (ch != '\n') {
-                rc = ag_h1_body_fail(p, why, "bare CR after the last chunk");
-                goto out;
-            }
-            rc = AG_H1_DONE;
-            goto out;
         default:
-            rc = ag_h1_body_fail(p, why, "chunk decoder state");
-            goto out;
+            err = "chunk decoder state";
+            break;
         }
     }
-out:
     *i = in;
     *o = op;
-    return rc;
+    if (err)
+        return ag_h1_body_fail(p, why, err);
+    return done ? AG_H1_DONE : AG_H1_OK;
 }
 
 enum ag_h1_rc ag_h1_parse_body(struct ag_h1_parser *p, char *buf, size_t *len, size_t *extra,
@@ -710,114 +650,43 @@ enum ag_h1_rc ag_h1_parse_eof(struct ag_h1_parser *p, const char **why)
     return ag_h1_body_fail(p, why, "connection closed before the body ended");
 }
 
+/* clang-format off */
+static const struct {
+    int code;
+    const char *text;
+} ag_h1_reasons[] = {
+    {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
+    {202, "Accepted"}, {203, "Non-Authoritative Information"}, {204, "No Content"},
+    {205, "Reset Content"}, {206, "Partial Content"}, {300, "Multiple Choices"},
+    {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"}, {304, "Not Modified"},
+    {305, "Use Proxy"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"},
+    {400, "Bad Request"}, {401, "Unauthorized"}, {402, "Payment Required"}, {403, "Forbidden"},
+    {404, "Not Found"}, {405, "Method Not Allowed"}, {406, "Not Acceptable"},
+    {407, "Proxy Authentication Required"}, {408, "Request Timeout"}, {409, "Conflict"},
+    {410, "Gone"}, {411, "Length Required"}, {412, "Precondition Failed"},
+    {413, "Content Too Large"}, {414, "URI Too Long"}, {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"}, {417, "Expectation Failed"}, {418, "I'm a teapot"},
+    {421, "Misdirected Request"}, {422, "Unprocessable Content"}, {423, "Locked"},
+    {424, "Failed Dependency"}, {425, "Too Early"}, {426, "Upgrade Required"},
+    {428, "Precondition Required"}, {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"}, {451, "Unavailable For Legal Reasons"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
+    {503, "Service Unavailable"}, {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"},
+};
+/* clang-format on */
+
 const char *ag_h1_reason(int status)
 {
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 101:
-        return "Switching Protocols";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 203:
-        return "Non-Authoritative Information";
-    case 204:
-        return "No Content";
-    case 205:
-        return "Reset Content";
-    case 206:
-        return "Partial Content";
-    case 300:
-        return "Multiple Choices";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 303:
-        return "See Other";
-    case 304:
-        return "Not Modified";
-    case 305:
-        return "Use Proxy";
-    case 307:
-        return "Temporary Redirect";
-    case 308:
-        return "Permanent Redirect";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 402:
-        return "Payment Required";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 406:
-        return "Not Acceptable";
-    case 407:
-        return "Proxy Authentication Required";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 410:
-        return "Gone";
-    case 411:
-        return "Length Required";
-    case 412:
-        return "Precondition Failed";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 416:
-        return "Range Not Satisfiable";
-    case 417:
-        return "Expectation Failed";
-    case 418:
-        return "I'm a teapot";
-    case 421:
-        return "Misdirected Request";
-    case 422:
-        return "Unprocessable Content";
-    case 423:
-        return "Locked";
-    case 424:
-        return "Failed Dependency";
-    case 425:
-        return "Too Early";
-    case 426:
-        return "Upgrade Required";
-    case 428:
-        return "Precondition Required";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 451:
-        return "Unavailable For Legal Reasons";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "";
+    /* sorted by code: binary search */
+    size_t lo = 0, hi = sizeof(ag_h1_reasons) / sizeof(ag_h1_reasons[0]);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ag_h1_reasons[mid].code == status)
+            return ag_h1_reasons[mid].text;
+        if (ag_h1_reasons[mid].code < status)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return "";
 }
