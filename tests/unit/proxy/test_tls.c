@@ -1,0 +1,147 @@
+/* proxy/tls: handshakes, transfers, writev and pending data over non-blocking socketpairs. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/tls.h"
+#include "tls_testkit.h"
+
+TestSuite(tls, .init = tls_kit_setup, .fini = tls_kit_teardown, .timeout = 60);
+
+Test(tls, handshake_and_echo_both_ways)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 0);
+    cr_assert(ag_tls_established(c.srv.t) && ag_tls_established(c.cli.t), "srv '%s' cli '%s'",
+              ag_tls_error(c.srv.t), ag_tls_error(c.cli.t));
+    cr_assert_str_empty(ag_tls_error(c.cli.t));
+    tk_echo(&c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    tk_echo(&c, "second round trip on the same connection");
+    tk_conn_close(&c);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
+
+Test(tls, large_transfer_with_partial_writes_and_want_write)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 8192); /* small socket buffers force WANT_WRITE */
+    cr_assert(ag_tls_established(c.cli.t), "%s", ag_tls_error(c.cli.t));
+    size_t len = 4u << 20;
+    unsigned char *data = malloc(len);
+    cr_assert_not_null(data);
+    tk_fill(data, len, 7);
+    size_t cuts[] = {len}; /* one big iovec: each call is cut into records */
+    struct tk_xfer_stats st = {0};
+    unsigned char *got =
+        tk_transfer(c.cli.t, c.cli.fd, c.srv.t, c.srv.fd, data, len, cuts, 1, 5000, &st);
+    cr_assert_eq(memcmp(got, data, len), 0);
+    cr_log_info("4 MiB: %d WANT_WRITE, %d short writes, %d reads", st.want_write, st.short_writes,
+                st.reads);
+    cr_assert_gt(st.want_write, 0, "the socket never filled up");
+    cr_assert_gt(st.short_writes, 0, "every write went out whole");
+    cr_assert_gt(st.want_write, 100, "few retries after WANT_WRITE were exercised");
+    free(got);
+    /* And back, with the reader using large reads. */
+    got = tk_transfer(c.srv.t, c.srv.fd, c.cli.t, c.cli.fd, data, len, cuts, 1, 65536, &st);
+    cr_assert_eq(memcmp(got, data, len), 0);
+    free(got);
+    free(data);
+    tk_conn_close(&c);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
+
+Test(tls, writev_many_small_iovecs_go_out_as_one_record)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 0);
+    char parts[60][8];
+    struct iovec iov[60];
+    char expect[60 * 8 + 1] = "";
+    size_t total = 0;
+    for (int i = 0; i < 60; i++) {
+        int n = snprintf(parts[i], sizeof(parts[i]), "p%02d;", i);
+        iov[i].iov_base = parts[i];
+        iov[i].iov_len = (size_t)n;
+        memcpy(expect + total, parts[i], (size_t)n);
+        total += (size_t)n;
+    }
+    cr_assert_eq(ag_tls_writev(c.cli.t, iov, 60), (ssize_t)total);
+    char got[1024];
+    ssize_t m = AG_TLS_WANT_READ;
+    for (int i = 0; i < 100 && m == AG_TLS_WANT_READ; i++) {
+        m = ag_tls_read(c.srv.t, got, sizeof(got));
+        if (m == AG_TLS_WANT_READ)
+            (void)poll(&(struct pollfd){.fd = c.srv.fd, .events = POLLIN}, 1, 20);
+    }
+    /* One read returns everything: the iovecs were coalesced into a single record. */
+    cr_assert_eq(m, (ssize_t)total, "first read returned %zd of %zu", m, total);
+    cr_assert_eq(memcmp(got, expect, total), 0);
+    tk_conn_close(&c);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
+
+Test(tls, writev_larger_than_a_record_keeps_iovec_order)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 8192); /* retries with other iovec cuts */
+    size_t len = 300000;
+    unsigned char *data = malloc(len);
+    cr_assert_not_null(data);
+    tk_fill(data, len, 3);
+    size_t cuts[] = {1, 5000, 17000, 3, 40000, 16384, 2, 16383};
+    struct tk_xfer_stats st = {0};
+    unsigned char *got = tk_transfer(c.cli.t, c.cli.fd, c.srv.t, c.srv.fd, data, len, cuts,
+                                     (int)(sizeof(cuts) / sizeof(cuts[0])), 70000, &st);
+    cr_assert_eq(memcmp(got, data, len), 0);
+    cr_assert_gt(st.want_write, 0, "no retry after WANT_WRITE was exercised");
+    free(got);
+    free(data);
+    /* Zero-length iovecs are skipped; nothing at all to write is 0. */
+    struct iovec empty[2] = {{.iov_base = NULL, .iov_len = 0}, {.iov_base = NULL, .iov_len = 0}};
+    cr_assert_eq(ag_tls_writev(c.cli.t, empty, 2), 0);
+    tk_conn_close(&c);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
+
+Test(tls, pending_when_a_record_is_larger_than_the_read_buffer)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 0);
+    unsigned char data[10000];
+    tk_fill(data, sizeof(data), 9);
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+    cr_assert_eq(ag_tls_writev(c.cli.t, &iov, 1), (ssize_t)sizeof(data));
+    cr_assert_not(ag_tls_pending(c.srv.t));
+    unsigned char got[sizeof(data)];
+    ssize_t m = AG_TLS_WANT_READ;
+    for (int i = 0; i < 100 && m == AG_TLS_WANT_READ; i++) {
+        m = ag_tls_read(c.srv.t, got, 100);
+        if (m == AG_TLS_WANT_READ)
+            (void)poll(&(struct pollfd){.fd = c.srv.fd, .events = POLLIN}, 1, 20);
+    }
+    cr_assert_eq(m, 100);
+    cr_assert(ag_tls_pending(c.srv.t), "the rest of the record is buffered in OpenSSL");
+    /* The rest comes without waiting for the socket (it has nothing more to say). */
+    size_t have = 100;
+    while (ag_tls_pending(c.srv.t)) {
+        m = ag_tls_read(c.srv.t, got + have, 3000);
+        cr_assert_gt(m, 0);
+        have += (size_t)m;
+    }
+    cr_assert_eq(have, sizeof(data));
+    cr_assert_eq(memcmp(got, data, sizeof(data)), 0);
+    cr_assert_eq(ag_tls_read(c.srv.t, got, sizeof(got)), AG_TLS_WANT_READ);
+    tk_conn_close(&c);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
