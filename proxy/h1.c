@@ -351,7 +351,7 @@ static enum ag_h1_rc ag_h1_decide(struct ag_h1_parser *p, const struct ag_h1_fra
         }
     } else {
         int st = out->status;
-        if (p->head_request || st < 200 || st == 204 || st == 304) {
+        if (p->head_request || st < 200 || st == 204 || st == 304 || (!f->n_te && f->cl == 0)) {
             out->no_body = true;
         } else if (f->n_te) {
             out->content_length = -1;
@@ -364,8 +364,6 @@ static enum ag_h1_rc ag_h1_decide(struct ag_h1_parser *p, const struct ag_h1_fra
             }
         } else if (f->cl > 0) {
             p->body_mode = AG_H1_M_LENGTH;
-        } else if (f->cl == 0) {
-            out->no_body = true;
         } else {
             out->until_close = true;
             p->body_mode = AG_H1_M_CLOSE;
