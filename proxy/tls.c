@@ -77,9 +77,12 @@ static void ag_tls_ctx_common(SSL_CTX *ctx)
 {
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    /* RELEASE_BUFFERS: an idle keep-alive connection holds no 2 x 16 KiB record buffers. */
+    /* RELEASE_BUFFERS: an idle keep-alive connection holds no 2 x 16 KiB record buffers.
+     * AUTO_RETRY (OpenSSL 3's default, set for clarity): after a non-application record (a TLS 1.3
+     * session ticket or key update) SSL_read reads on, so WANT_READ always means the socket
+     * said EAGAIN, which edge-triggered epoll needs. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+                              SSL_MODE_RELEASE_BUFFERS | SSL_MODE_AUTO_RETRY);
     SSL_CTX_set_default_passwd_cb(ctx, ag_tls_no_passphrase);
 }
 
@@ -270,10 +273,10 @@ struct ag_tls *ag_tls_connect(struct ag_tls_ctx *c, int fd, const char *host)
 }
 
 /* Turns a failed SSL_read/SSL_write into a result code and, for failures, a text. */
-static ssize_t ag_tls_result(struct ag_tls *t, int ret, bool reading, const char *op)
+static ssize_t ag_tls_result(struct ag_tls *t, int ret, int saved_errno, bool reading,
+                             const char *op)
 {
     int e = SSL_get_error(t->ssl, ret);
-    int saved_errno = errno;
     const char *phase = SSL_is_init_finished(t->ssl) ? op : "handshake failed";
     char why[96];
     switch (e) {
@@ -354,7 +357,7 @@ ssize_t ag_tls_read(struct ag_tls *t, void *buf, size_t n)
     int ret = SSL_read_ex(t->ssl, buf, n, &got);
     if (ret == 1)
         return (ssize_t)got;
-    return ag_tls_result(t, ret, true, "read failed");
+    return ag_tls_result(t, ret, errno, true, "read failed");
 }
 
 /* One SSL_write of at most one record. Returns bytes written (all of len) or a negative code. */
@@ -366,7 +369,7 @@ static ssize_t ag_tls_write1(struct ag_tls *t, const void *p, size_t len)
     int ret = SSL_write_ex(t->ssl, p, len, &done);
     if (ret == 1)
         return (ssize_t)done;
-    return ag_tls_result(t, ret, false, "write failed");
+    return ag_tls_result(t, ret, errno, false, "write failed");
 }
 
 ssize_t ag_tls_writev(struct ag_tls *t, const struct iovec *iov, int n)

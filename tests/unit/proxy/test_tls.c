@@ -145,3 +145,78 @@ Test(tls, pending_when_a_record_is_larger_than_the_read_buffer)
     ag_tls_ctx_unref(s);
     ag_tls_ctx_unref(k);
 }
+
+/* ---- protocol policy ---- */
+
+static SSL_CTX *raw_client(int max_version, const char *ciphers12)
+{
+    SSL_CTX *raw = SSL_CTX_new(TLS_client_method());
+    cr_assert_not_null(raw);
+    SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, NULL);
+    cr_assert_eq(SSL_CTX_set_max_proto_version(raw, max_version), 1);
+    if (ciphers12 != NULL)
+        cr_assert_eq(SSL_CTX_set_cipher_list(raw, ciphers12), 1);
+    return raw;
+}
+
+Test(tls, tls13_is_preferred)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key);
+    SSL_CTX *raw = raw_client(TLS1_3_VERSION, NULL);
+    struct tk_conn c;
+    tk_raw_open(&c, s, raw);
+    cr_assert(ag_tls_established(c.srv.t), "%s", ag_tls_error(c.srv.t));
+    cr_assert_eq(SSL_version(c.cli.raw), TLS1_3_VERSION);
+    tk_raw_close(&c);
+    SSL_CTX_free(raw);
+    ag_tls_ctx_unref(s);
+}
+
+Test(tls, tls12_client_gets_ecdhe_with_aead)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key);
+    /* The client lists CBC first: the server's preference (AEAD only) wins. */
+    SSL_CTX *raw =
+        raw_client(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                   "ECDHE-ECDSA-CHACHA20-POLY1305");
+    struct tk_conn c;
+    tk_raw_open(&c, s, raw);
+    cr_assert(ag_tls_established(c.srv.t), "%s", ag_tls_error(c.srv.t));
+    cr_assert_eq(SSL_version(c.cli.raw), TLS1_2_VERSION);
+    const SSL_CIPHER *ci = SSL_get_current_cipher(c.cli.raw);
+    cr_assert_not_null(ci);
+    cr_log_info("TLS 1.2 cipher: %s", SSL_CIPHER_get_name(ci));
+    cr_assert(SSL_CIPHER_is_aead(ci), "%s", SSL_CIPHER_get_name(ci));
+    cr_assert_eq(SSL_CIPHER_get_kx_nid(ci), NID_kx_ecdhe);
+    tk_raw_close(&c);
+    SSL_CTX_free(raw);
+    ag_tls_ctx_unref(s);
+}
+
+Test(tls, tls12_client_offering_only_cbc_is_refused)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key);
+    SSL_CTX *raw = raw_client(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA");
+    struct tk_conn c;
+    tk_raw_open(&c, s, raw);
+    cr_assert_eq(c.srv.last, AG_TLS_ERROR);
+    cr_assert(strstr(ag_tls_error(c.srv.t), "no shared cipher") != NULL, "%s",
+              ag_tls_error(c.srv.t));
+    tk_raw_close(&c);
+    SSL_CTX_free(raw);
+    ag_tls_ctx_unref(s);
+}
+
+Test(tls, certificate_chain_file_sends_the_intermediate)
+{
+    /* The client trusts only the root: the handshake works because chain.pem's intermediate is
+     * sent along with the leaf. */
+    struct ag_tls_ctx *s = tk_server_ctx(tk_chain_cert, tk_chain_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 0);
+    cr_assert(ag_tls_established(c.cli.t), "%s", ag_tls_error(c.cli.t));
+    tk_echo(&c, "through an intermediate");
+    tk_conn_close(&c);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}

@@ -116,27 +116,14 @@ Test(tls_verify, tls11_client_is_refused)
     SSL_CTX_set_min_proto_version(old, TLS1_VERSION);
     SSL_CTX_set_max_proto_version(old, TLS1_1_VERSION);
     struct tk_conn c;
-    memset(&c, 0, sizeof(c));
-    tk_sock_pair(c.sv, 0);
-    c.srv.t = ag_tls_accept(s, c.sv[0]);
-    c.srv.fd = c.sv[0];
-    c.cli.raw = SSL_new(old);
-    cr_assert(c.srv.t != NULL && c.cli.raw != NULL);
-    SSL_set_fd(c.cli.raw, c.sv[1]);
-    SSL_set_connect_state(c.cli.raw);
-    c.cli.fd = c.sv[1];
-    c.srv.last = c.cli.last = AG_TLS_WANT_READ;
-    tk_pump_handshake(&c.srv, &c.cli);
+    tk_raw_open(&c, s, old);
     cr_assert_eq(c.srv.last, AG_TLS_ERROR);
     cr_assert_eq(c.cli.last, AG_TLS_ERROR);
     cr_log_info("server: %s", ag_tls_error(c.srv.t));
     cr_assert(strstr(ag_tls_error(c.srv.t), "handshake failed") != NULL &&
                   strstr(ag_tls_error(c.srv.t), "protocol") != NULL,
               "%s", ag_tls_error(c.srv.t));
-    SSL_free(c.cli.raw);
-    ag_tls_free(c.srv.t);
-    close(c.sv[0]);
-    close(c.sv[1]);
+    tk_raw_close(&c);
     SSL_CTX_free(old);
     ag_tls_ctx_unref(s);
 }

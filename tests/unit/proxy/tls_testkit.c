@@ -21,7 +21,7 @@
 
 static char g_dir[64];
 char tk_ca[128], tk_srv_cert[128], tk_srv_key[128], tk_other_cert[128], tk_other_key[128];
-char tk_garbage[128], tk_enc_key[128];
+char tk_garbage[128], tk_enc_key[128], tk_chain_cert[128], tk_chain_key[128];
 
 /* ---- certificates ---- */
 
@@ -69,6 +69,14 @@ static void write_cert(const char *path, X509 *x)
     fclose(f);
 }
 
+static void append_cert(const char *path, X509 *x)
+{
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(PEM_write_X509(f, x), 1);
+    fclose(f);
+}
+
 static void write_key(const char *path, EVP_PKEY *k, const char *pass)
 {
     FILE *f = fopen(path, "w");
@@ -99,6 +107,8 @@ void tls_kit_setup(void)
     path(tk_other_key, sizeof(tk_other_key), "other.key");
     path(tk_garbage, sizeof(tk_garbage), "garbage.pem");
     path(tk_enc_key, sizeof(tk_enc_key), "enc.key");
+    path(tk_chain_cert, sizeof(tk_chain_cert), "chain.pem");
+    path(tk_chain_key, sizeof(tk_chain_key), "chain.key");
 
     EVP_PKEY *ca_key = EVP_EC_gen("P-256");
     EVP_PKEY *srv_key = EVP_EC_gen("P-256");
@@ -114,6 +124,19 @@ void tls_kit_setup(void)
     write_cert(tk_other_cert, other);
     write_key(tk_other_key, other_key, NULL);
     write_key(tk_enc_key, srv_key, "not-asked-for");
+    /* A leaf issued by an intermediate; chain.pem holds both, the client trusts only ca.pem. */
+    EVP_PKEY *inter_key = EVP_EC_gen("P-256");
+    EVP_PKEY *leaf_key = EVP_EC_gen("P-256");
+    cr_assert(inter_key != NULL && leaf_key != NULL);
+    X509 *inter = make_cert(inter_key, "airgate test intermediate", ca, ca_key, true, NULL);
+    X509 *leaf = make_cert(leaf_key, "localhost", inter, inter_key, false, "DNS:localhost");
+    write_cert(tk_chain_cert, leaf);
+    append_cert(tk_chain_cert, inter);
+    write_key(tk_chain_key, leaf_key, NULL);
+    X509_free(inter);
+    X509_free(leaf);
+    EVP_PKEY_free(inter_key);
+    EVP_PKEY_free(leaf_key);
     FILE *f = fopen(tk_garbage, "w");
     cr_assert_not_null(f);
     fputs("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n", f);
@@ -327,4 +350,27 @@ void tk_echo(struct tk_conn *c, const char *msg)
     cr_assert_eq(memcmp(b, msg, n), 0);
     free(a);
     free(b);
+}
+
+void tk_raw_open(struct tk_conn *c, struct ag_tls_ctx *sctx, SSL_CTX *raw)
+{
+    memset(c, 0, sizeof(*c));
+    tk_sock_pair(c->sv, 0);
+    c->srv.t = ag_tls_accept(sctx, c->sv[0]);
+    c->srv.fd = c->sv[0];
+    c->cli.raw = SSL_new(raw);
+    cr_assert(c->srv.t != NULL && c->cli.raw != NULL);
+    cr_assert_eq(SSL_set_fd(c->cli.raw, c->sv[1]), 1);
+    SSL_set_connect_state(c->cli.raw);
+    c->cli.fd = c->sv[1];
+    c->srv.last = c->cli.last = AG_TLS_WANT_READ;
+    tk_pump_handshake(&c->srv, &c->cli);
+}
+
+void tk_raw_close(struct tk_conn *c)
+{
+    SSL_free(c->cli.raw);
+    ag_tls_free(c->srv.t);
+    close(c->sv[0]);
+    close(c->sv[1]);
 }

@@ -12,6 +12,8 @@
  * ::1), a self-signed "other" certificate, a garbage PEM and an encrypted key. */
 extern char tk_ca[128], tk_srv_cert[128], tk_srv_key[128], tk_other_cert[128], tk_other_key[128];
 extern char tk_garbage[128], tk_enc_key[128];
+/* A leaf for localhost issued by an intermediate CA (which ca.pem issued), with the chain. */
+extern char tk_chain_cert[128], tk_chain_key[128];
 
 /* One side of a handshake: an ag_tls or a raw OpenSSL client. */
 struct tk_side {
@@ -47,5 +49,8 @@ unsigned char *tk_transfer(struct ag_tls *w, int wfd, struct ag_tls *r, int rfd,
                            size_t rchunk, struct tk_xfer_stats *st);
 void tk_fill(unsigned char *p, size_t n, unsigned seed);
 void tk_echo(struct tk_conn *c, const char *msg);
+/* Handshake of an ag_tls server with a raw OpenSSL client made from raw (srv.t, cli.raw). */
+void tk_raw_open(struct tk_conn *c, struct ag_tls_ctx *sctx, SSL_CTX *raw);
+void tk_raw_close(struct tk_conn *c);
 
 #endif
