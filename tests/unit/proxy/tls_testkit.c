@@ -3,6 +3,7 @@
 #include "tls_testkit.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -151,13 +152,20 @@ void tls_kit_setup(void)
 
 void tls_kit_teardown(void)
 {
-    const char *files[] = {tk_ca,        tk_srv_cert, tk_srv_key, tk_other_cert,
-                           tk_other_key, tk_garbage,  tk_enc_key};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        if (files[i][0] != '\0')
-            (void)unlink(files[i]);
-    if (g_dir[0] != '\0')
-        (void)rmdir(g_dir);
+    if (g_dir[0] == '\0')
+        return;
+    DIR *d = opendir(g_dir); /* every file the setup or a test put there */
+    if (d != NULL) {
+        char p[384];
+        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(p, sizeof(p), "%s/%s", g_dir, e->d_name);
+            (void)unlink(p);
+        }
+        closedir(d);
+    }
+    (void)rmdir(g_dir);
 }
 
 /* ---- sockets and pumps ---- */
