@@ -684,3 +684,45 @@ Test(h1, reasons)
     cr_expect_str_eq(ag_h1_reason(299), "");
     cr_expect_str_eq(ag_h1_reason(-1), "");
 }
+
+Test(h1, upgrade_and_head_answers_keep_framing)
+{
+    /* an Upgrade header does not stop body decoding: callers ignore upgrades */
+    const char in[] = "abcGET / HTTP/1.1\r\n";
+    size_t n = sizeof(in) - 1;
+    struct bres r;
+    body_run("POST / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+             "Content-Length: 3\r\n\r\n",
+             true, in, n, NULL, 0, &r);
+    cr_expect_eq(r.rc, AG_H1_DONE);
+    cr_expect_eq(r.len, 3);
+    cr_expect(memcmp(r.data, "abc", 3) == 0);
+    cr_expect_eq(r.extra_len, n - 3);
+
+    /* the answer to HEAD has no body whatever it says: the next bytes are the next response */
+    struct ag_arena *a = ag_arena_new(0);
+    struct ag_h1_parser p;
+    struct ag_h1_head h;
+    int st;
+    const char *why;
+    const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    ag_h1_parser_init(&p, false, true);
+    cr_assert_eq(ag_h1_parse_head(&p, a, head, sizeof(head) - 1, 10, &h, &st, &why), AG_H1_OK);
+    cr_expect(h.no_body);
+    cr_expect(!h.chunked);
+    char buf[] = "HTTP/1.1 204 No Content\r\n\r\n";
+    size_t len = sizeof(buf) - 1, extra = 0;
+    cr_expect_eq(ag_h1_parse_body(&p, buf, &len, &extra, &why), AG_H1_DONE);
+    cr_expect_eq(len, 0);
+    cr_expect_eq(extra, sizeof(buf) - 1);
+
+    /* parse_head leaves its input alone and copies what it returns */
+    char req[] = "GET /x HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n";
+    char copy[sizeof(req)];
+    memcpy(copy, req, sizeof(req));
+    ag_h1_parser_init(&p, true, false);
+    cr_assert_eq(ag_h1_parse_head(&p, a, req, sizeof(req) - 1, 10, &h, &st, &why), AG_H1_OK);
+    cr_expect(memcmp(req, copy, sizeof(req)) == 0);
+    cr_expect(h.target != req + 4);
+    ag_arena_free(a);
+}
