@@ -1,224 +1,29 @@
-/* The libmicrohttpd daemon and the slow-head reaper; see front.h. */
+/* The front: listening socket, TLS contexts, the loops' lifecycle; see front.h. */
 #include "proxy/front.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
-#include "proxy/cidr.h"
-#include "proxy/proxy.h"
+#include "proxy/loop.h"
+#include "proxy/tls.h"
 
 uint64_t ag_front_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return ag_loop_now_ms();
 }
 
-static void ag_front_conn_set(struct ag_conn *c, enum ag_conn_state s)
-{
-    atomic_store_explicit(&c->since_ms, ag_front_now_ms(), memory_order_relaxed);
-    atomic_store_explicit(&c->state, (int)s, memory_order_release);
-}
-
-static void ag_front_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
-                                 enum MHD_ConnectionNotificationCode code)
-{
-    struct ag_front *f = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        struct ag_conn *c = calloc(1, sizeof(*c));
-        if (!c)
-            abort();
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        c->fd = ci ? ci->connect_fd : -1;
-        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                                   : sizeof(struct sockaddr_in);
-            memcpy(&c->peer, ci->client_addr, len);
-        }
-        ag_cidr_addr_text((const struct sockaddr *)&c->peer, c->peer_ip, sizeof(c->peer_ip));
-        ag_front_conn_set(c, AG_CONN_NEW);
-        pthread_mutex_lock(&f->conns_lock);
-        c->next = f->conns;
-        if (f->conns)
-            f->conns->prev = c;
-        f->conns = c;
-        pthread_mutex_unlock(&f->conns_lock);
-        atomic_fetch_add(&f->n_conns, 1);
-        *socket_context = c;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        struct ag_conn *c = *socket_context;
-        if (!c)
-            return;
-        /* the reaper holds conns_lock while it shuts a socket down, so the fd cannot be closed
-         * and reused under it */
-        pthread_mutex_lock(&f->conns_lock);
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            f->conns = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
-        pthread_mutex_unlock(&f->conns_lock);
-        atomic_fetch_sub(&f->n_conns, 1);
-        free(c->uri);
-        free(c);
-        *socket_context = NULL;
-    }
-}
-
-static void *ag_front_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-    (void)cls;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct ag_conn *c = ci ? ci->socket_context : NULL;
-    if (c) {
-        size_t n = strlen(uri) + 1;
-        if (n > c->uri_cap) {
-            free(c->uri);
-            c->uri_cap = n < 256 ? 256 : n;
-            c->uri = malloc(c->uri_cap);
-            if (!c->uri)
-                abort();
-        }
-        memcpy(c->uri, uri, n);
-        ag_front_conn_set(c, AG_CONN_IN_HEAD);
-    }
-    return NULL;
-}
-
-/* Leaves the path as received: it is forwarded byte for byte, and decoding is the upstream's
- * business (MHD would otherwise decode %2F and friends before we see them). */
-static size_t ag_front_no_unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-    (void)cls;
-    (void)c;
-    return strlen(s);
-}
-
-static void ag_front_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    if (AG_LOG_DEBUG < ag_log_min_level)
-        return;
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n > 0 && msg[n - 1] == '\n')
-        msg[--n] = '\0';
-    ag_log(AG_LOG_DEBUG, NULL, "http: %s", msg);
-}
-
-static void *ag_front_reaper(void *arg)
-{
-    struct ag_front *f = arg;
-    pthread_mutex_lock(&f->stop_lock);
-    while (!atomic_load(&f->stop)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&f->stop_cond, &f->stop_lock, &ts);
-        if (atomic_load(&f->stop))
-            break;
-        uint64_t now = ag_front_now_ms();
-        int cut = 0;
-        pthread_mutex_lock(&f->conns_lock);
-        for (struct ag_conn *c = f->conns; c; c = c->next) {
-            int st = atomic_load_explicit(&c->state, memory_order_acquire);
-            uint64_t since = atomic_load_explicit(&c->since_ms, memory_order_relaxed);
-            if (st == AG_CONN_IN_REQUEST || c->reaped || now < since)
-                continue;
-            if (st == AG_CONN_IN_BODY) {
-                if (f->body_timeout_ms <= 0)
-                    continue;
-                /* mod_reqtimeout's MinRate: every body_min_rate bytes buy one more second */
-                uint64_t got = atomic_load_explicit(&c->body_bytes, memory_order_relaxed);
-                uint64_t limit =
-                    (uint64_t)f->body_timeout_ms + got / (uint64_t)f->body_min_rate * 1000 +
-                    got % (uint64_t)f->body_min_rate * 1000 / (uint64_t)f->body_min_rate;
-                if (now - since <= limit)
-                    continue;
-                ag_log(AG_LOG_WARN, NULL,
-                       "closing connection from %s: request body too slow: %llu bytes in %llu s",
-                       c->peer_ip, (unsigned long long)got,
-                       (unsigned long long)((now - since) / 1000));
-            } else {
-                long limit = st == AG_CONN_IDLE ? f->idle_timeout_ms : f->header_timeout_ms;
-                if (now - since <= (uint64_t)limit)
-                    continue;
-                cut++;
-            }
-            /* MHD notices the shutdown in its own thread and closes the connection there; the
-             * request's completion callback then aborts the upstream transfer and logs it */
-            if (c->fd >= 0)
-                shutdown(c->fd, SHUT_RDWR);
-            c->reaped = true;
-        }
-        pthread_mutex_unlock(&f->conns_lock);
-        if (cut)
-            ag_log(AG_LOG_INFO, NULL, "closed %d connection(s) too slow to send a request head",
-                   cut);
-    }
-    pthread_mutex_unlock(&f->stop_lock);
-    return NULL;
-}
-
-static char *ag_front_read_file(const char *path, struct ag_err *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ag_err_set(err, AG_ECONF, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 8192, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        abort();
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, fp)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            if (cap >= (1u << 20))
-                break;
-            cap *= 2;
-            buf = realloc(buf, cap);
-            if (!buf)
-                abort();
-        }
-    }
-    fclose(fp);
-    buf[len] = '\0';
-    return buf;
-}
-
-bool ag_front_needs_restart(const struct ag_config *a, const struct ag_config *b)
-{
-    /* TLS files may have been rewritten in place: a TLS front is always re-created */
-    if (a->tls_enabled || b->tls_enabled)
-        return true;
-    return strcmp(a->listen, b->listen) != 0 ||
-           a->server.max_header_bytes != b->server.max_header_bytes ||
-           a->server.max_connections != b->server.max_connections ||
-           a->server.idle_timeout_s != b->server.idle_timeout_s ||
-           a->server.client_body_timeout_s != b->server.client_body_timeout_s ||
-           a->server.client_body_min_rate != b->server.client_body_min_rate ||
-           a->server.threads != b->server.threads;
-}
-
-static enum ag_rc ag_front_addr(const struct ag_config *cfg, struct sockaddr_storage *ss, bool *v6,
-                                struct ag_err *err)
+static enum ag_rc ag_front_addr(const struct ag_config *cfg, struct sockaddr_storage *ss,
+                                socklen_t *len, struct ag_err *err)
 {
     memset(ss, 0, sizeof(*ss));
     const char *host = cfg->listen_host && cfg->listen_host[0] ? cfg->listen_host : "0.0.0.0";
@@ -227,117 +32,220 @@ static enum ag_rc ag_front_addr(const struct ag_config *cfg, struct sockaddr_sto
     if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
         in->sin_family = AF_INET;
         in->sin_port = htons(cfg->listen_port);
-        *v6 = false;
+        *len = sizeof(*in);
         return AG_OK;
     }
     memset(ss, 0, sizeof(*ss));
     if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons(cfg->listen_port);
-        *v6 = true;
+        *len = sizeof(*in6);
         return AG_OK;
     }
     return ag_err_set(err, AG_ECONF, "listen: '%s' is not an IPv4 or IPv6 address", host);
 }
 
-enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, int listen_fd,
-                          struct ag_front **out, struct ag_err *err)
+/* A bound, listening, non-blocking socket for cfg->listen; *port gets the bound port. */
+static enum ag_rc ag_front_listen(const struct ag_config *cfg, int *out, uint16_t *port,
+                                  struct ag_err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    enum ag_rc rc = ag_front_addr(cfg, &ss, &len, err);
+    if (rc != AG_OK)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ag_err_set(err, AG_EIO, "cannot create a socket: %s", strerror(errno));
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6) /* "::" serves IPv4 too, as most servers do */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        close(fd);
+        return ag_err_set(err, AG_EIO, "cannot serve on %s: %s", cfg->listen, strerror(e));
+    }
+    struct sockaddr_storage b;
+    socklen_t bl = sizeof(b);
+    *port = cfg->listen_port;
+    if (getsockname(fd, (struct sockaddr *)&b, &bl) == 0)
+        *port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
+                                              : ((struct sockaddr_in *)&b)->sin_port);
+    *out = fd;
+    return AG_OK;
+}
+
+static bool ag_front_any_https(const struct ag_config *cfg)
+{
+    for (size_t i = 0; i < cfg->upstreams.servers.n; i++) {
+        if (strncmp(cfg->upstreams.servers.items[i], "https://", 8) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The contexts cfg asks for; *tls and *up_tls are NULL when not needed. */
+static enum ag_rc ag_front_contexts(const struct ag_config *cfg, struct ag_tls_ctx **tls,
+                                    struct ag_tls_ctx **up_tls, struct ag_err *err)
+{
+    *tls = *up_tls = NULL;
+    if (cfg->tls_enabled) {
+        enum ag_rc rc = ag_tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, tls, err);
+        if (rc != AG_OK)
+            return rc;
+    }
+    if (ag_front_any_https(cfg)) {
+        enum ag_rc rc = ag_tls_client_ctx_new(cfg->upstreams.ca_file, up_tls, err);
+        if (rc != AG_OK) {
+            ag_tls_ctx_unref(*tls);
+            *tls = NULL;
+            return rc;
+        }
+    }
+    return AG_OK;
+}
+
+static void ag_front_watch_listener(struct ag_front *f, int fd, bool add)
+{
+    for (int i = 0; i < f->n_loops; i++) {
+        struct ag_loop *l = &f->loops[i];
+        if (add) {
+            /* EPOLLEXCLUSIVE: one loop is woken per new connection, not all of them */
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = f->listen_ev};
+            epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+        } else {
+            epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        }
+    }
+}
+
+enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, struct ag_front **out,
+                          struct ag_err *err)
 {
     struct ag_front *f = calloc(1, sizeof(*f));
-    if (!f)
+    struct ag_ev *lev = calloc(1, sizeof(*lev));
+    if (!f || !lev)
         abort();
+    lev->kind = AG_EV_LISTEN;
+    f->listen_ev = lev;
     f->px = px;
-    f->tls = cfg->tls_enabled;
-    f->header_timeout_ms =
-        (cfg->server.client_header_timeout_s > 0 ? cfg->server.client_header_timeout_s : 10) * 1000;
-    f->idle_timeout_ms = (cfg->server.idle_timeout_s > 0 ? cfg->server.idle_timeout_s : 75) * 1000;
-    f->body_timeout_ms = cfg->server.client_body_timeout_s * 1000;
-    f->body_min_rate =
-        cfg->server.client_body_min_rate > 0 ? cfg->server.client_body_min_rate : 16384;
-    f->max_header = cfg->server.max_header_bytes > 0 ? (size_t)cfg->server.max_header_bytes : 32768;
-    f->max_body = cfg->server.max_body_bytes;
-    pthread_mutex_init(&f->conns_lock, NULL);
-    pthread_mutex_init(&f->stop_lock, NULL);
-    pthread_cond_init(&f->stop_cond, NULL);
-
-    struct sockaddr_storage ss;
-    bool v6 = false, handed = false;
-    enum ag_rc rc = listen_fd < 0 ? ag_front_addr(cfg, &ss, &v6, err) : AG_OK;
+    atomic_store(&f->listen_fd, -1);
+    pthread_mutex_init(&f->tls_lock, NULL);
+    enum ag_rc rc = ag_front_contexts(cfg, &f->tls, &f->up_tls, err);
     if (rc != AG_OK)
         goto fail;
-    if (f->tls) {
-        f->cert_pem = ag_front_read_file(cfg->tls_cert_file, err);
-        f->key_pem = f->cert_pem ? ag_front_read_file(cfg->tls_key_file, err) : NULL;
-        if (!f->key_pem) {
-            rc = AG_ECONF;
+    int fd = -1;
+    rc = ag_front_listen(cfg, &fd, &f->port, err);
+    if (rc != AG_OK)
+        goto fail;
+    atomic_store(&f->listen_fd, fd);
+    long n = cfg->server.threads > 0 ? cfg->server.threads : sysconf(_SC_NPROCESSORS_ONLN);
+    f->n_loops = n < 1 ? 1 : (int)n;
+    f->loops = calloc((size_t)f->n_loops, sizeof(*f->loops));
+    if (!f->loops)
+        abort();
+    for (int i = 0; i < f->n_loops; i++) {
+        struct ag_loop *l = &f->loops[i];
+        l->index = i;
+        l->front = f;
+        l->px = px;
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        l->wake_ev.kind = AG_EV_WAKE;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->wake_ev};
+        if (l->epfd < 0 || l->evfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0) {
+            rc = ag_err_set(err, AG_EIO, "cannot set up an event loop: %s", strerror(errno));
+            f->n_loops = i + 1;
             goto fail;
         }
     }
-    long threads = cfg->server.threads > 0 ? cfg->server.threads : sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1)
-        threads = 1;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-    if (f->tls)
-        flags |= MHD_USE_TLS;
-    if (v6)
-        flags |= MHD_USE_IPv6;
-    /* the connection memory pool holds the read buffer and the parsed head: size it from the
-     * header limit so a larger head gets 431 */
-    size_t mem = f->max_header + 4096;
-    struct MHD_OptionItem opts[24];
-    int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)mem, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
-                                        (intptr_t)(f->idle_timeout_ms / 1000), NULL};
-    if (cfg->server.max_connections > 0)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-                                            (intptr_t)cfg->server.max_connections, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
-    if (listen_fd >= 0)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
-    else
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-    if (f->tls) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, f->cert_pem};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, f->key_pem};
-        static char priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE";
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, priorities};
-    }
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    handed = true; /* from here on libmicrohttpd owns listen_fd, also when it fails */
-    f->d = MHD_start_daemon(flags, 0, NULL, NULL, ag_handler_access, f, MHD_OPTION_ARRAY, opts,
-                            MHD_OPTION_NOTIFY_CONNECTION, ag_front_notify_conn, f,
-                            MHD_OPTION_NOTIFY_COMPLETED, ag_handler_completed, f,
-                            MHD_OPTION_URI_LOG_CALLBACK, ag_front_uri_log, f,
-                            MHD_OPTION_UNESCAPE_CALLBACK, ag_front_no_unescape, NULL,
-                            MHD_OPTION_EXTERNAL_LOGGER, ag_front_mhd_log, NULL, MHD_OPTION_END);
-    if (!f->d) {
-        rc = ag_err_set(err, AG_EIO, "cannot serve on %s%s (address in use, or bad TLS files?)",
-                        cfg->listen, f->tls ? " with TLS" : "");
-        goto fail;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT);
-    f->port = di ? di->port : cfg->listen_port;
-    if (pthread_create(&f->reaper, NULL, ag_front_reaper, f) != 0) {
-        MHD_stop_daemon(f->d);
-        f->d = NULL;
-        rc = ag_err_set(err, AG_EIO, "cannot start the connection reaper thread");
-        goto fail;
+    ag_front_watch_listener(f, fd, true);
+    for (int i = 0; i < f->n_loops; i++) {
+        if (ag_loop_start(&f->loops[i]) != 0) {
+            rc = ag_err_set(err, AG_EIO, "cannot start an event loop thread");
+            goto fail;
+        }
+        f->loops[i].thread_started = true;
     }
     *out = f;
     return AG_OK;
 fail:
-    if (!handed && listen_fd >= 0)
-        close(listen_fd);
     ag_front_free(f);
     return rc;
 }
 
-int ag_front_quiesce(struct ag_front *f)
+struct ag_tls_ctx *ag_front_tls(struct ag_front *f)
 {
-    return f && f->d ? (int)MHD_quiesce_daemon(f->d) : -1;
+    pthread_mutex_lock(&f->tls_lock);
+    struct ag_tls_ctx *c = f->tls ? ag_tls_ctx_ref(f->tls) : NULL;
+    pthread_mutex_unlock(&f->tls_lock);
+    return c;
+}
+
+struct ag_tls_ctx *ag_front_up_tls(struct ag_front *f)
+{
+    pthread_mutex_lock(&f->tls_lock);
+    struct ag_tls_ctx *c = f->up_tls ? ag_tls_ctx_ref(f->up_tls) : NULL;
+    pthread_mutex_unlock(&f->tls_lock);
+    return c;
+}
+
+static bool ag_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+enum ag_rc ag_front_reconfigure(struct ag_front *f, const struct ag_config *old,
+                                const struct ag_config *cfg, struct ag_err *err)
+{
+    if (old->tls_enabled != cfg->tls_enabled)
+        return ag_err_set(err, AG_ECONF,
+                          "switching TLS on or off needs a restart (tls.cert_file changed)");
+    /* TLS files may have been rewritten in place: always re-read them */
+    struct ag_tls_ctx *tls = NULL, *up_tls = NULL;
+    enum ag_rc rc = ag_front_contexts(cfg, &tls, &up_tls, err);
+    if (rc != AG_OK)
+        return rc;
+    if (!ag_same(old->listen, cfg->listen)) {
+        int fd = -1;
+        uint16_t port = 0;
+        rc = ag_front_listen(cfg, &fd, &port, err);
+        if (rc != AG_OK) {
+            ag_tls_ctx_unref(tls);
+            ag_tls_ctx_unref(up_tls);
+            return rc;
+        }
+        int old_fd = atomic_exchange(&f->listen_fd, fd);
+        ag_front_watch_listener(f, fd, true);
+        if (old_fd >= 0) {
+            ag_front_watch_listener(f, old_fd, false);
+            close(old_fd);
+        }
+        f->port = port;
+        ag_log(AG_LOG_INFO, NULL, "now listening on %s", cfg->listen);
+    }
+    if (old->server.threads != cfg->server.threads)
+        ag_log(AG_LOG_WARN, NULL, "server.threads changes apply at the next start");
+    pthread_mutex_lock(&f->tls_lock);
+    struct ag_tls_ctx *o1 = f->tls, *o2 = f->up_tls;
+    f->tls = tls;
+    f->up_tls = up_tls;
+    pthread_mutex_unlock(&f->tls_lock);
+    ag_tls_ctx_unref(o1); /* connections made with them keep their own references */
+    ag_tls_ctx_unref(o2);
+    return AG_OK;
+}
+
+void ag_front_stop_accepting(struct ag_front *f)
+{
+    if (!f)
+        return;
+    int fd = atomic_exchange(&f->listen_fd, -1);
+    if (fd >= 0) {
+        ag_front_watch_listener(f, fd, false);
+        close(fd);
+    }
 }
 
 int ag_front_connections(struct ag_front *f)
@@ -349,21 +257,27 @@ void ag_front_free(struct ag_front *f)
 {
     if (!f)
         return;
-    if (f->d) {
-        pthread_mutex_lock(&f->stop_lock);
-        atomic_store(&f->stop, true);
-        pthread_cond_signal(&f->stop_cond);
-        pthread_mutex_unlock(&f->stop_lock);
-        pthread_join(f->reaper, NULL);
-        MHD_stop_daemon(f->d);
+    ag_front_stop_accepting(f);
+    for (int i = 0; f->loops && i < f->n_loops; i++) {
+        struct ag_loop *l = &f->loops[i];
+        atomic_store(&l->stop, true);
+        uint64_t one = 1;
+        if (l->evfd >= 0 && write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            ag_log(AG_LOG_ERROR, NULL, "cannot wake an event loop: %s", strerror(errno));
     }
-    if (f->key_pem) {
-        memset(f->key_pem, 0, strlen(f->key_pem));
-        free(f->key_pem);
+    for (int i = 0; f->loops && i < f->n_loops; i++) {
+        struct ag_loop *l = &f->loops[i];
+        if (l->thread_started)
+            pthread_join(l->thread, NULL);
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->evfd >= 0)
+            close(l->evfd);
     }
-    free(f->cert_pem);
-    pthread_mutex_destroy(&f->conns_lock);
-    pthread_mutex_destroy(&f->stop_lock);
-    pthread_cond_destroy(&f->stop_cond);
+    free(f->loops);
+    ag_tls_ctx_unref(f->tls);
+    ag_tls_ctx_unref(f->up_tls);
+    pthread_mutex_destroy(&f->tls_lock);
+    free(f->listen_ev);
     free(f);
 }

@@ -84,6 +84,61 @@ static const char *ag_health_hostport(struct ag_arena *a, const char *host, unsi
                              : ag_arena_printf(a, "%s:%u", host, port);
 }
 
+/* An IPv4 address is preferred when a static name resolves to both families: a test or VM
+ * upstream listening on 127.0.0.1 is commonly also "localhost", which may resolve to ::1 first. */
+static bool ag_health_resolve_one(const char *host, unsigned port, struct ag_arena *a,
+                                  struct ag_pool_member *m)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host, NULL, &hints, &res);
+    if (gai != 0) {
+        ag_log(AG_LOG_WARN, NULL, "upstream %s does not resolve: %s", host, gai_strerror(gai));
+        return false;
+    }
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+    }
+    bool ok = false;
+    if (pick && (pick->ai_family == AF_INET || pick->ai_family == AF_INET6)) {
+        struct sockaddr_storage *ss = ag_arena_calloc(a, 1, sizeof(*ss));
+        memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+        if (ss->ss_family == AF_INET)
+            ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+        else
+            ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+        m->sa = (const struct sockaddr *)ss;
+        m->sa_len = pick->ai_addrlen;
+        ok = true;
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+static void ag_health_literal(const char *host, unsigned port, struct ag_arena *a,
+                              struct ag_pool_member *m)
+{
+    struct sockaddr_storage *ss = ag_arena_calloc(a, 1, sizeof(*ss));
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        m->sa_len = sizeof(*in);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        m->sa_len = sizeof(*in6);
+    } else {
+        return;
+    }
+    m->sa = (const struct sockaddr *)ss;
+}
+
 size_t ag_health_members(const struct ag_config *cfg, struct ag_arena *a,
                          struct ag_pool_member **out)
 {
@@ -98,8 +153,21 @@ size_t ag_health_members(const struct ag_config *cfg, struct ag_arena *a,
         }
         const char *hp = ag_health_hostport(a, u.host, u.port);
         const char *base = ag_arena_printf(a, "%s://%s%s", u.scheme, hp, u.rest);
+        struct ag_pool_member tmpl = {
+            .base = base,
+            .label = hp,
+            .tls = strcmp(u.scheme, "https") == 0,
+            .host = ag_arena_strdup(a, u.host),
+            .hosthdr = hp,
+            .prefix = ag_arena_strdup(a, u.rest),
+        };
         if (u.literal || cfg->upstreams.resolve_interval_s <= 0) {
-            m[n++] = (struct ag_pool_member){.base = base, .connect_to = NULL, .label = hp};
+            m[n] = tmpl;
+            if (u.literal)
+                ag_health_literal(u.host, u.port, a, &m[n]);
+            else
+                ag_health_resolve_one(u.host, u.port, a, &m[n]);
+            n++;
             continue;
         }
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
@@ -112,6 +180,8 @@ size_t ag_health_members(const struct ag_config *cfg, struct ag_arena *a,
         }
         for (struct addrinfo *ai = res; ai && n < cap; ai = ai->ai_next) {
             char ip[INET6_ADDRSTRLEN];
+            if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+                continue;
             const void *src = ai->ai_family == AF_INET
                                   ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
                                   : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
@@ -123,11 +193,13 @@ size_t ag_health_members(const struct ag_config *cfg, struct ag_arena *a,
             bool dup = false;
             for (size_t k = 0; k < n && !dup; k++)
                 dup = m[k].connect_to && strcmp(m[k].connect_to, ct) == 0;
-            if (!dup)
-                m[n++] =
-                    (struct ag_pool_member){.base = base,
-                                            .connect_to = ct,
-                                            .label = ag_arena_printf(a, "%s:%u", ip_t, u.port)};
+            if (dup)
+                continue;
+            m[n] = tmpl;
+            m[n].connect_to = ct;
+            m[n].label = ag_arena_printf(a, "%s:%u", ip_t, u.port);
+            ag_health_literal(ip, u.port, a, &m[n]);
+            n++;
         }
         freeaddrinfo(res);
     }

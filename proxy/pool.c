@@ -70,6 +70,18 @@ int ag_pool_sync(struct ag_pool *p, const struct ag_pool_member *members, size_t
         snprintf(r->connect_to, sizeof(r->connect_to), "%s",
                  members[k].connect_to ? members[k].connect_to : "");
         snprintf(r->label, sizeof(r->label), "%s", members[k].label);
+        const struct ag_pool_member *m = &members[k];
+        memset(&r->sa, 0, sizeof(r->sa));
+        r->sa_len = 0;
+        if (m->sa && m->sa_len <= sizeof(r->sa)) {
+            memcpy(&r->sa, m->sa, m->sa_len);
+            r->sa_len = m->sa_len;
+        }
+        r->tls = m->tls;
+        snprintf(r->host, sizeof(r->host), "%s", m->host ? m->host : "");
+        snprintf(r->hosthdr, sizeof(r->hosthdr), "%s", m->hosthdr ? m->hosthdr : "");
+        snprintf(r->prefix, sizeof(r->prefix), "%s", m->prefix ? m->prefix : "");
+        atomic_fetch_add(&r->gen, 1);
         pthread_mutex_lock(&r->hlock);
         r->ok_streak = r->fail_streak = 0;
         pthread_mutex_unlock(&r->hlock);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define AG_POOL_MAX 64
 
@@ -18,6 +19,14 @@ struct ag_replica {
     char base[320];       /* "http://10.0.0.5:8080" (URL prefix the path is appended to) */
     char connect_to[320]; /* "" or curl CONNECT_TO "host:port:addr:port" (DNS mode) */
     char label[128];      /* host:port as shown in logs and metrics */
+    /* where and how the upstream client connects (set with the membership) */
+    struct sockaddr_storage sa;
+    socklen_t sa_len; /* 0: the name did not resolve */
+    bool tls;
+    char host[256];    /* TLS name (without brackets) */
+    char hosthdr[272]; /* Host header for clients that sent none: "host:port" */
+    char prefix[256];  /* path prefix of the base URL ("" or "/airflow") */
+    atomic_uint gen;   /* bumped whenever the slot is (re)assigned: pooled connections check it */
     int index;
     atomic_bool in_use;
     atomic_bool healthy;
@@ -42,6 +51,10 @@ struct ag_pool_member {
     const char *base;
     const char *connect_to; /* may be NULL */
     const char *label;
+    const struct sockaddr *sa; /* may be NULL: the name did not resolve */
+    socklen_t sa_len;
+    bool tls;
+    const char *host, *hosthdr, *prefix;
 };
 
 void ag_pool_init(struct ag_pool *p, int balance, long rise, long fall);

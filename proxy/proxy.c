@@ -12,10 +12,8 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "proxy/front.h"
-#include "proxy/handler.h"
 #include "proxy/health.h"
 #include "proxy/runtime.h"
-#include "proxy/upstream.h"
 
 static pthread_mutex_t ag_reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -53,13 +51,11 @@ static void ag_proxy_log_level(const struct ag_config *cfg)
 static void ag_proxy_free_parts(struct ag_proxy *px)
 {
     ag_health_stop(px->health);
-    ag_upstream_free(px->up);
     ag_front_free(px->front);
     ag_token_cache_free(px->tc);
     ag_runtime_unref(px->rt);
     ag_pool_destroy(&px->pool);
     pthread_mutex_destroy(&px->rt_lock);
-    ag_handler_pool_free();
     free(px);
 }
 
@@ -79,13 +75,10 @@ enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct a
     if (rc != AG_OK)
         goto fail;
     ag_proxy_sync_pool(px, cfg);
-    rc = ag_upstream_new(&px->pool, &px->up, err);
-    if (rc != AG_OK)
-        goto fail;
     rc = ag_health_start(px, &px->health, err);
     if (rc != AG_OK)
         goto fail;
-    rc = ag_front_start(px, cfg, -1, &px->front, err);
+    rc = ag_front_start(px, cfg, &px->front, err);
     if (rc != AG_OK)
         goto fail;
     px->bound_port = px->front->port;
@@ -96,51 +89,6 @@ fail:
     return rc;
 }
 
-struct ag_retire {
-    struct ag_front *front;
-    long timeout_s;
-};
-
-/* Lets the old daemon finish: its answers say Connection: close, so keep-alive clients move to
- * the new daemon after their next request; after the drain deadline, idle connections are
- * closed (in-flight ones get a few more seconds). */
-static void *ag_proxy_retire_main(void *arg)
-{
-    struct ag_retire *r = arg;
-    atomic_store(&r->front->retiring, true);
-    uint64_t deadline = ag_front_now_ms() + (uint64_t)r->timeout_s * 1000u;
-    for (;;) {
-        uint64_t now = ag_front_now_ms();
-        int conns = ag_front_connections(r->front), inflight = atomic_load(&r->front->inflight);
-        if (conns == 0 || (now >= deadline && inflight == 0) || now >= deadline + 5000u)
-            break;
-        usleep(20 * 1000);
-    }
-    ag_front_free(r->front);
-    free(r);
-    return NULL;
-}
-
-static void ag_proxy_retire(struct ag_front *f, long timeout_s)
-{
-    struct ag_retire *r = calloc(1, sizeof(*r));
-    if (!r)
-        abort();
-    r->front = f;
-    r->timeout_s = timeout_s > 0 ? timeout_s : 30;
-    pthread_t t;
-    if (pthread_create(&t, NULL, ag_proxy_retire_main, r) == 0) {
-        pthread_detach(t);
-    } else {
-        ag_proxy_retire_main(r);
-    }
-}
-
-static bool ag_same(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag_err *err)
 {
     pthread_mutex_lock(&ag_reload_lock);
@@ -149,38 +97,12 @@ enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag
     enum ag_rc rc = ag_runtime_new(cfg, cur, &nrt, err);
     if (rc != AG_OK)
         goto out;
-    if (ag_front_needs_restart(cur->cfg, cfg)) {
-        struct ag_front *old = px->front, *nf = NULL;
-        bool same_addr = ag_same(cur->cfg->listen, cfg->listen);
-        int fd = -1;
-        if (same_addr)
-            fd = ag_front_quiesce(old);
-        /* each daemon gets its own descriptor of the listening socket: a daemon that fails to
-         * start closes the one it was given, and the fallback still has ours */
-        rc = ag_front_start(px, cfg, fd >= 0 ? dup(fd) : -1, &nf, err);
-        if (rc != AG_OK && fd >= 0) {
-            /* keep serving with what we had (the old certificate) on the same socket */
-            struct ag_err e2 = {0};
-            if (ag_front_start(px, cur->cfg, dup(fd), &nf, &e2) != AG_OK) {
-                ag_log(AG_LOG_ERROR, NULL, "cannot resume serving after a failed reload: %s",
-                       e2.msg);
-                nf = NULL;
-            }
-        }
-        if (fd >= 0)
-            close(fd);
-        if (rc != AG_OK) {
-            ag_runtime_unref(nrt);
-            if (nf) {
-                px->front = nf;
-                ag_proxy_retire(old, cur->cfg->server.drain_timeout_s);
-            }
-            goto out;
-        }
-        px->front = nf;
-        px->bound_port = nf->port;
-        ag_proxy_retire(old, cur->cfg->server.drain_timeout_s);
+    rc = ag_front_reconfigure(px->front, cur->cfg, cfg, err);
+    if (rc != AG_OK) {
+        ag_runtime_unref(nrt);
+        goto out;
     }
+    px->bound_port = px->front->port;
     pthread_mutex_lock(&px->rt_lock);
     struct ag_runtime *old_rt = px->rt;
     px->rt = nrt;
@@ -204,22 +126,13 @@ out:
 
 int ag_proxy_drain_and_free(struct ag_proxy *px, long timeout_s)
 {
+    /* new answers say Connection: close and the loops close idle keep-alive connections */
     atomic_store(&px->draining, true);
-    int fd = ag_front_quiesce(px->front);
-    if (fd >= 0)
-        close(fd);
+    ag_front_stop_accepting(px->front);
     uint64_t deadline = ag_front_now_ms() + (uint64_t)(timeout_s > 0 ? timeout_s : 0) * 1000u;
     while (atomic_load(&px->inflight) > 0 && ag_front_now_ms() < deadline)
         usleep(20 * 1000);
     int left = atomic_load(&px->inflight);
-    ag_health_stop(px->health);
-    px->health = NULL;
-    /* finishes every transfer and resumes its connection, so none is left suspended */
-    ag_upstream_free(px->up);
-    px->up = NULL;
-    uint64_t grace = ag_front_now_ms() + 1000u;
-    while (atomic_load(&px->inflight) > 0 && ag_front_now_ms() < grace)
-        usleep(10 * 1000);
     ag_proxy_free_parts(px);
     return left;
 }

@@ -14,7 +14,6 @@
 #include "proxy/pool.h"
 
 struct ag_runtime;
-struct ag_upstream;
 struct ag_token_cache;
 struct ag_front;
 struct ag_health;
@@ -24,7 +23,6 @@ struct ag_proxy {
     struct ag_runtime *rt; /* current; guarded by rt_lock */
     atomic_uint rt_gen;    /* bumped on every swap; threads cache rt per generation */
     struct ag_pool pool;
-    struct ag_upstream *up;
     struct ag_token_cache *tc;
     struct ag_health *health;
     struct ag_front *front; /* accepting */
@@ -39,8 +37,8 @@ struct ag_proxy {
 enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct ag_err *err) AG_WUR;
 
 /** Applies a new config (takes a reference): role map, policy, keys (re-fetched), upstreams,
- * trusted proxies, log level; re-creates the front when TLS, listen or server limits need it,
- * passing the listening socket over so no connection is refused. On error nothing changes. */
+ * trusted proxies, log level, server limits; re-reads the TLS certificate and key and moves to
+ * a new listen address (bound before the old one closes). On error nothing changes. */
 enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag_err *err) AG_WUR;
 
 /** Stops accepting, waits up to timeout_s for in-flight requests, then stops everything and

@@ -38,7 +38,8 @@ enum ag_tls_state {
 struct ag_tls {
     SSL *ssl;
     unsigned char state; /* enum ag_tls_state */
-    char err[119];
+    unsigned char up;    /* the handshake was seen finished (a fatal error resets OpenSSL's view) */
+    char err[118];
 };
 
 static SSL_CTX *ag_tls_sslctx(struct ag_tls_ctx *c)
@@ -272,12 +273,21 @@ struct ag_tls *ag_tls_connect(struct ag_tls_ctx *c, int fd, const char *host)
     return t;
 }
 
+static void ag_tls_eof_text(struct ag_tls *t)
+{
+    snprintf(t->err, sizeof(t->err), "%s",
+             t->up ? "peer closed the connection without close_notify"
+                   : "handshake failed: peer closed the connection");
+}
+
 /* Turns a failed SSL_read/SSL_write into a result code and, for failures, a text. */
 static ssize_t ag_tls_result(struct ag_tls *t, int ret, int saved_errno, bool reading,
                              const char *op)
 {
     int e = SSL_get_error(t->ssl, ret);
-    const char *phase = SSL_is_init_finished(t->ssl) ? op : "handshake failed";
+    if (SSL_is_init_finished(t->ssl))
+        t->up = 1;
+    const char *phase = t->up ? op : "handshake failed";
     char why[96];
     switch (e) {
     case SSL_ERROR_WANT_READ:
@@ -291,8 +301,7 @@ static ssize_t ag_tls_result(struct ag_tls *t, int ret, int saved_errno, bool re
     case SSL_ERROR_SYSCALL:
         t->state = AG_TLS_FAILED;
         if (ERR_peek_error() == 0 && saved_errno == 0) {
-            snprintf(t->err, sizeof(t->err), "%s: peer closed the connection without close_notify",
-                     phase);
+            ag_tls_eof_text(t);
             ERR_clear_error();
             return reading ? AG_TLS_EOF : AG_TLS_ERROR;
         }
@@ -308,8 +317,7 @@ static ssize_t ag_tls_result(struct ag_tls *t, int ret, int saved_errno, bool re
         t->state = AG_TLS_FAILED;
         if (ERR_GET_LIB(q) == ERR_LIB_SSL &&
             ERR_GET_REASON(q) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            snprintf(t->err, sizeof(t->err), "%s: peer closed the connection without close_notify",
-                     phase);
+            ag_tls_eof_text(t);
             ERR_clear_error();
             return reading ? AG_TLS_EOF : AG_TLS_ERROR;
         }
@@ -355,8 +363,10 @@ ssize_t ag_tls_read(struct ag_tls *t, void *buf, size_t n)
     ERR_clear_error();
     errno = 0;
     int ret = SSL_read_ex(t->ssl, buf, n, &got);
-    if (ret == 1)
+    if (ret == 1) {
+        t->up = 1;
         return (ssize_t)got;
+    }
     return ag_tls_result(t, ret, errno, true, "read failed");
 }
 
@@ -367,8 +377,10 @@ static ssize_t ag_tls_write1(struct ag_tls *t, const void *p, size_t len)
     ERR_clear_error();
     errno = 0;
     int ret = SSL_write_ex(t->ssl, p, len, &done);
-    if (ret == 1)
+    if (ret == 1) {
+        t->up = 1;
         return (ssize_t)done;
+    }
     return ag_tls_result(t, ret, errno, false, "write failed");
 }
 

@@ -9,8 +9,9 @@ static struct ag_pool pool;
 static void setup3(int balance, long rise, long fall)
 {
     ag_pool_init(&pool, balance, rise, fall);
-    struct ag_pool_member m[] = {
-        {"http://a:1", NULL, "a:1"}, {"http://b:1", NULL, "b:1"}, {"http://c:1", NULL, "c:1"}};
+    struct ag_pool_member m[] = {{.base = "http://a:1", .connect_to = NULL, .label = "a:1"},
+                                 {.base = "http://b:1", .connect_to = NULL, .label = "b:1"},
+                                 {.base = "http://c:1", .connect_to = NULL, .label = "c:1"}};
     cr_assert_eq(ag_pool_sync(&pool, m, 3), 3);
 }
 
@@ -91,8 +92,9 @@ Test(pool, health_state_machine_rise_fall)
 Test(pool, sync_adds_retires_and_reuses)
 {
     setup3(AG_BALANCE_ROUND_ROBIN, 1, 1);
-    struct ag_pool_member two[] = {{"http://a:1", NULL, "a:1"},
-                                   {"http://d:1", "d:1:10.0.0.4:1", "10.0.0.4:1"}};
+    struct ag_pool_member two[] = {
+        {.base = "http://a:1", .connect_to = NULL, .label = "a:1"},
+        {.base = "http://d:1", .connect_to = "d:1:10.0.0.4:1", .label = "10.0.0.4:1"}};
     cr_assert_eq(ag_pool_sync(&pool, two, 2), 3, "b and c retired, d added");
     cr_assert_eq(ag_pool_healthy_count(&pool), 2);
     cr_assert_eq(ag_pool_sync(&pool, two, 2), 0, "no change");

@@ -1,0 +1,515 @@
+/* The request pipeline between a parsed head and the upstream: own endpoints, login endpoints,
+ * authentication (session cookie, bearer token), policy, then the upstream request head (header
+ * policy, identity headers, X-Forwarded-*) or an own answer. See loop.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth/assertion.h"
+#include "auth/login.h"
+#include "core/arena.h"
+#include "core/log.h"
+#include "core/secret.h"
+#include "proxy/cidr.h"
+#include "proxy/endpoints.h"
+#include "proxy/front.h"
+#include "proxy/gate.h"
+#include "proxy/headers.h"
+#include "proxy/loop.h"
+#include "proxy/proxy.h"
+#include "proxy/runtime.h"
+
+/* ---- a string builder in the request arena ---- */
+
+struct ag_sb {
+    struct ag_arena *a;
+    char *p;
+    size_t len, cap;
+};
+
+static void ag_sb_init(struct ag_sb *b, struct ag_arena *a, size_t cap)
+{
+    b->a = a;
+    b->p = ag_arena_alloc(a, cap);
+    b->len = 0;
+    b->cap = cap;
+}
+
+static void ag_sb_put(struct ag_sb *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap * 2 > b->len + n + 256 ? b->cap * 2 : b->len + n + 256;
+        char *p = ag_arena_alloc(b->a, cap);
+        memcpy(p, b->p, b->len);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void ag_sb_str(struct ag_sb *b, const char *s)
+{
+    ag_sb_put(b, s, strlen(s));
+}
+
+static void ag_sb_hdr(struct ag_sb *b, const char *name, const char *value)
+{
+    ag_sb_str(b, name);
+    ag_sb_put(b, ": ", 2);
+    ag_sb_str(b, value ? value : "");
+    ag_sb_put(b, "\r\n", 2);
+}
+
+static void ag_sb_num(struct ag_sb *b, unsigned long long v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", v);
+    ag_sb_put(b, tmp, (size_t)n);
+}
+
+/* ---- own answers ---- */
+
+static void ag_req_send(struct ag_req *r)
+{
+    struct ag_cconn *c = r->c;
+    if (!ag_cconn_flush(c))
+        return;
+    if (r->oq.total == 0) {
+        if (r->phase == AG_R_LOCAL)
+            ag_cconn_request_done(c, true);
+        return;
+    }
+    ag_cconn_rearm(c);
+}
+
+static bool ag_req_closing(const struct ag_req *r)
+{
+    return !r->keep_alive || atomic_load(&r->c->loop->px->draining);
+}
+
+/* "HTTP/1.1 200 OK\r\n" */
+static void ag_req_status_line(struct ag_sb *b, int status)
+{
+    char tmp[64];
+    int n = snprintf(tmp, sizeof(tmp), "HTTP/1.1 %d %s\r\n", status, ag_h1_reason(status));
+    ag_sb_put(b, tmp, (size_t)n);
+}
+
+static void ag_req_connection_header(struct ag_req *r, struct ag_sb *b)
+{
+    if (ag_req_closing(r)) {
+        r->keep_alive = false;
+        ag_sb_str(b, "Connection: close\r\n");
+    } else if (r->head.minor == 0) {
+        ag_sb_str(b, "Connection: keep-alive\r\n");
+    }
+}
+
+void ag_req_respond(struct ag_req *r, const struct ag_http_response *resp)
+{
+    struct ag_cconn *c = r->c;
+    r->phase = AG_R_LOCAL;
+    if (r->u)
+        ag_up_detach(r, false);
+    if (!r->body_done)
+        ag_cconn_skip_body(c);
+    int status = resp->status ? resp->status : 500;
+    r->status = status;
+    struct ag_sb b;
+    ag_sb_init(&b, r->arena, 512 + resp->body_len);
+    ag_req_status_line(&b, status);
+    if (resp->content_type)
+        ag_sb_hdr(&b, "Content-Type", resp->content_type);
+    bool cache_set = false;
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        cache_set = cache_set || strcasecmp(resp->headers[i].name, "Cache-Control") == 0;
+        ag_sb_hdr(&b, resp->headers[i].name, resp->headers[i].value);
+    }
+    if (!cache_set)
+        ag_sb_str(&b, "Cache-Control: no-store\r\n");
+    ag_sb_str(&b, "X-Content-Type-Options: nosniff\r\n");
+    ag_sb_str(&b, ag_loop_date(c->loop));
+    ag_sb_str(&b, "Content-Length: ");
+    ag_sb_num(&b, resp->body_len);
+    ag_sb_put(&b, "\r\n", 2);
+    ag_req_connection_header(r, &b);
+    ag_sb_put(&b, "\r\n", 2);
+    bool head = r->req.method && strcmp(r->req.method, "HEAD") == 0;
+    if (!head && resp->body_len > 0)
+        ag_sb_put(&b, resp->body, resp->body_len);
+    r->bytes_out = head ? 0 : resp->body_len;
+    ag_outq_add(&r->oq, b.p, b.len);
+    ag_req_send(r);
+}
+
+void ag_req_error(struct ag_req *r, int status, const char *code, const char *text)
+{
+    if (!r->req.method)
+        r->req.method = "-";
+    struct ag_http_response resp = {0};
+    char *body;
+    const char *rid = r->rid[0] ? r->rid : "-";
+    if (ag_http_is_navigation(&r->req)) {
+        body = ag_arena_printf(r->arena,
+                               "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                               "<title>%d</title></head><body><h1>%d</h1><p>%s</p>"
+                               "<p>Request id <code>%s</code></p></body></html>\n",
+                               status, status, text, rid);
+        ag_http_response_set(r->arena, &resp, status, "text/html; charset=utf-8", body,
+                             strlen(body));
+    } else {
+        body = ag_arena_printf(r->arena,
+                               "{\"error\":\"%s\",\"error_description\":\"%s\","
+                               "\"request_id\":\"%s\"}\n",
+                               code, text, rid);
+        ag_http_response_set(r->arena, &resp, status, "application/json", body, strlen(body));
+    }
+    if (status == 503)
+        ag_http_response_add_header(r->arena, &resp, "Retry-After", "5");
+    /* a session refreshed on this request must reach the browser even when the upstream
+     * failed: the old refresh token is already spent at the IdP */
+    for (size_t i = 0; i < r->extra.n_headers; i++)
+        ag_http_response_add_header(r->arena, &resp, r->extra.headers[i].name,
+                                    r->extra.headers[i].value);
+    ag_req_respond(r, &resp);
+}
+
+/* ---- the answer head for a forwarded response ---- */
+
+void ag_req_response_head(struct ag_req *r, const char **out, size_t *len)
+{
+    const struct ag_h1_head *h = &r->rhead;
+    struct ag_sb b;
+    ag_sb_init(&b, r->arena, 1024);
+    ag_req_status_line(&b, h->status);
+    const char *conn_vals[16];
+    size_t n_conn = 0;
+    for (size_t i = 0; i < h->n_headers && n_conn < 16; i++) {
+        if (strcasecmp(h->headers[i].name, "Connection") == 0)
+            conn_vals[n_conn++] = h->headers[i].value;
+    }
+    for (size_t i = 0; i < h->n_headers; i++) {
+        if (!ag_hdr_drop_response(h->headers[i].name, conn_vals, n_conn))
+            ag_sb_hdr(&b, h->headers[i].name, h->headers[i].value);
+    }
+    for (size_t i = 0; i < r->extra.n_headers; i++) /* renewed session cookies */
+        ag_sb_hdr(&b, r->extra.headers[i].name, r->extra.headers[i].value);
+    ag_sb_str(&b, ag_loop_date(r->c->loop));
+    bool bodyless_status = h->status < 200 || h->status == 204 || h->status == 304;
+    if (h->content_length >= 0 && h->status != 204 && !(h->status < 200)) {
+        ag_sb_str(&b, "Content-Length: ");
+        ag_sb_num(&b, (unsigned long long)h->content_length);
+        ag_sb_put(&b, "\r\n", 2);
+    } else if (!h->no_body && !bodyless_status) {
+        if (r->head.minor >= 1) {
+            r->resp_chunked = true;
+            ag_sb_str(&b, "Transfer-Encoding: chunked\r\n");
+        } else {
+            r->keep_alive = false; /* an HTTP/1.0 client reads to the end of the connection */
+        }
+    }
+    ag_req_connection_header(r, &b);
+    ag_sb_put(&b, "\r\n", 2);
+    r->status = h->status;
+    *out = b.p;
+    *len = b.len;
+}
+
+/* ---- the upstream request head ---- */
+
+void ag_req_upstream_line(struct ag_req *r, const struct ag_replica *rep, const char **out,
+                          size_t *len)
+{
+    struct ag_sb b;
+    size_t tl = strlen(r->fwd_target);
+    ag_sb_init(&b, r->arena, 64 + tl + strlen(rep->prefix) + strlen(rep->hosthdr));
+    ag_sb_str(&b, r->req.method);
+    ag_sb_put(&b, " ", 1);
+    ag_sb_str(&b, rep->prefix);
+    ag_sb_put(&b, r->fwd_target, tl);
+    ag_sb_str(&b, " HTTP/1.1\r\n");
+    if (!r->req.host || !*r->req.host || !ag_http_header_get(&r->req, "Host"))
+        ag_sb_hdr(&b, "Host", rep->hosthdr);
+    *out = b.p;
+    *len = b.len;
+}
+
+static bool ag_req_idempotent(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
+           strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
+}
+
+const char *ag_req_join(struct ag_arena *a, const struct ag_strlist *l)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < l->n; i++)
+        n += strlen(l->items[i]) + 1;
+    char *s = ag_arena_alloc(a, n);
+    size_t o = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        size_t k = strlen(l->items[i]);
+        if (i)
+            s[o++] = ',';
+        memcpy(s + o, l->items[i], k);
+        o += k;
+    }
+    s[o] = '\0';
+    return s;
+}
+
+static void ag_req_identity(struct ag_req *r, struct ag_sb *b, const struct ag_identity *id)
+{
+    ag_sb_hdr(b, "X-Forwarded-User", id->username);
+    ag_sb_hdr(b, "X-Forwarded-Preferred-Username", id->username);
+    if (id->email)
+        ag_sb_hdr(b, "X-Forwarded-Email", id->email);
+    if (id->first_name)
+        ag_sb_hdr(b, "X-Forwarded-First-Name", id->first_name);
+    if (id->last_name)
+        ag_sb_hdr(b, "X-Forwarded-Last-Name", id->last_name);
+    ag_sb_hdr(b, "X-Forwarded-Groups", ag_req_join(r->arena, &id->idp_roles));
+    ag_sb_hdr(b, "X-Airflow-Roles", r->roles ? r->roles : "");
+    if (!r->rt->signer)
+        return;
+    struct ag_assertion_claims ac = {
+        .sub = id->subject,
+        .preferred_username = id->username,
+        .email = id->email,
+        .given_name = id->first_name,
+        .family_name = id->last_name,
+        .roles = (const char *const *)id->airflow_roles.items,
+        .n_roles = id->airflow_roles.n,
+        .groups = (const char *const *)id->idp_roles.items,
+        .n_groups = id->idp_roles.n,
+    };
+    const char *jws = NULL;
+    struct ag_err err = {0};
+    if (ag_assertion_sign(r->rt->signer, r->arena, &ac, (int64_t)time(NULL), &jws, &err) == AG_OK)
+        ag_sb_hdr(b, "X-Airgate-Assertion", jws);
+    else
+        ag_log(AG_LOG_WARN, &r->lctx, "no X-Airgate-Assertion for this request: %s", err.msg);
+}
+
+/* The header block sent to every replica (the request line is per replica). */
+static void ag_req_prepare(struct ag_req *r, const struct ag_identity *id)
+{
+    const struct ag_config *cfg = r->rt->cfg;
+    const struct ag_http_request *req = &r->req;
+    const char *conn_vals[16];
+    size_t n_conn = 0;
+    const char *client_xff = NULL;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *name = req->headers[i].name;
+        if (strcasecmp(name, "Connection") == 0 && n_conn < 16)
+            conn_vals[n_conn++] = req->headers[i].value;
+        else if (r->trusted && ag_hdr_name_eq(name, "X-Forwarded-For"))
+            client_xff =
+                client_xff ? ag_arena_printf(r->arena, "%s, %s", client_xff, req->headers[i].value)
+                           : req->headers[i].value;
+    }
+    struct ag_sb b;
+    ag_sb_init(&b, r->arena, 2048);
+    const char *cookie_name = cfg->session.cookie_name ? cfg->session.cookie_name : "_airgate";
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *name = req->headers[i].name, *value = req->headers[i].value;
+        if (ag_hdr_drop_request(name, conn_vals, n_conn) || strcasecmp(name, "X-Request-Id") == 0)
+            continue;
+        if (strcasecmp(name, "Cookie") == 0) {
+            value = ag_hdr_cookie_filter(r->arena, value, cookie_name);
+            if (!value)
+                continue;
+        }
+        ag_sb_hdr(&b, name, value);
+    }
+    ag_sb_hdr(&b, "X-Forwarded-For",
+              ag_hdr_xff_build(r->arena, client_xff, r->trusted, req->client_ip));
+    ag_sb_hdr(&b, "X-Forwarded-Proto", req->https ? "https" : "http");
+    if (req->host)
+        ag_sb_hdr(&b, "X-Forwarded-Host", req->host);
+    ag_sb_hdr(&b, "X-Request-Id", r->rid);
+    ag_req_identity(r, &b, id);
+    bool head = strcmp(req->method, "HEAD") == 0;
+    if (r->head.chunked && !head) {
+        r->up_chunked = true;
+        ag_sb_str(&b, "Transfer-Encoding: chunked\r\n");
+    } else if (r->head.content_length >= 0 && !head) {
+        ag_sb_str(&b, "Content-Length: ");
+        ag_sb_num(&b, (unsigned long long)r->head.content_length);
+        ag_sb_put(&b, "\r\n", 2);
+    }
+    ag_sb_put(&b, "\r\n", 2);
+    r->up_head = b.p;
+    r->up_head_len = b.len;
+    r->retry_ok = ag_req_idempotent(req->method) && !r->head.chunked && r->head.content_length <= 0;
+}
+
+/* ---- the pipeline ---- */
+
+static void ag_req_id(struct ag_req *r)
+{
+    static _Thread_local uint64_t s;
+    if (s == 0) {
+        struct ag_err e;
+        if (ag_random_bytes(&s, sizeof(s), &e) != AG_OK || s == 0)
+            s = (uint64_t)(uintptr_t)r ^ ag_loop_now_us() ^ 0x9e3779b97f4a7c15ull;
+    }
+    /* xorshift64*: unique enough for correlating log lines, never a secret */
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    snprintf(r->rid, sizeof(r->rid), "%016llx", (unsigned long long)(s * 2685821657736338717ull));
+    r->lctx.request_id = r->rid;
+}
+
+/* Fills r->req from the parsed head. False (after answering) for a target airgate cannot
+ * forward. */
+static bool ag_req_fill(struct ag_req *r)
+{
+    struct ag_cconn *c = r->c;
+    const struct ag_config *cfg = r->rt->cfg;
+    struct ag_http_request *req = &r->req;
+    req->method = r->head.method;
+    req->headers = r->head.headers;
+    req->n_headers = r->head.n_headers;
+    char ip[64];
+    ag_cidr_addr_text(&c->peer.sa, ip, sizeof(ip));
+    req->client_ip = ag_arena_strdup(r->arena, ip);
+    const char *t = r->head.target;
+    if (t[0] != '/') {
+        /* absolute-form (RFC 9112 3.2.2): keep the path and query, the authority is ours */
+        const char *p = strstr(t, "://");
+        if (p && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
+            const char *slash = strchr(p + 3, '/');
+            t = slash ? slash : "/";
+        } else {
+            req->path = "-";
+            ag_req_error(r, 400, "bad_request", "the request target must be an absolute path");
+            return false;
+        }
+    }
+    r->fwd_target = t;
+    const char *q = strchr(t, '?');
+    if (q) {
+        req->path = ag_arena_strndup(r->arena, t, (size_t)(q - t));
+        req->query = q + 1;
+    } else {
+        req->path = t;
+    }
+    r->trusted = ag_cidr_match_sockaddr(cfg->trusted_proxies, cfg->n_trusted_proxies, &c->peer.sa);
+    const char *xfp = r->trusted ? ag_http_header_get(req, "X-Forwarded-Proto") : NULL;
+    req->https = xfp ? strcasecmp(xfp, "https") == 0 : c->tls != NULL;
+    const char *xfh = r->trusted ? ag_http_header_get(req, "X-Forwarded-Host") : NULL;
+    req->host = xfh ? xfh : ag_http_header_get(req, "Host");
+    return true;
+}
+
+static int ag_req_authz_count(const struct ag_http_request *req)
+{
+    int n = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        n += strcasecmp(req->headers[i].name, "Authorization") == 0;
+    return n;
+}
+
+void ag_req_begin(struct ag_req *r)
+{
+    struct ag_proxy *px = r->c->loop->px;
+    ag_req_id(r);
+    if (!ag_req_fill(r))
+        return;
+    const struct ag_http_request *req = &r->req;
+    enum ag_route own = ag_endpoints_route(req->path);
+    if (own != AG_ROUTE_PROXY) {
+        r->route = own;
+        struct ag_http_response resp = {0};
+        ag_endpoints_handle(px, r->rt, r->arena, req, own, &resp);
+        ag_req_respond(r, &resp);
+        return;
+    }
+    r->route = AG_ROUTE_PROXY;
+    if (r->rt->login) {
+        /* login endpoints (under /oauth2/, Airflow's /logout/) come before authentication */
+        struct ag_http_response resp = {0};
+        if (ag_login_handle(r->rt->login, r->arena, req, &resp)) {
+            r->route = AG_ROUTE_LOGIN;
+            ag_req_respond(r, &resp);
+            return;
+        }
+    }
+    if (strncmp(req->path, "/oauth2/", 8) == 0) {
+        r->route = AG_ROUTE_LOGIN;
+        ag_req_error(r, 404, "not_found", "no such airgate endpoint");
+        return;
+    }
+    if (ag_req_authz_count(req) > 1) {
+        ag_req_error(r, 400, "bad_request", "several Authorization headers");
+        return;
+    }
+    /* CONNECT would turn airgate into a tunnel and TRACE echoes credentials back; Airflow's
+     * webserver uses neither */
+    if (strcmp(req->method, "CONNECT") == 0 || strcmp(req->method, "TRACE") == 0) {
+        r->keep_alive = false;
+        ag_req_error(r, 405, "method_not_allowed", "CONNECT and TRACE are not forwarded");
+        return;
+    }
+    long long max_body = r->rt->cfg->server.max_body_bytes;
+    if (max_body > 0 && r->head.content_length > max_body) {
+        r->keep_alive = false;
+        ag_req_error(r, 413, "payload_too_large",
+                     "the request body is larger than this server accepts");
+        return;
+    }
+    struct ag_gate_result g = {0};
+    struct ag_login_result lr = {0};
+    if (r->rt->login) /* the session cookie is checked before a bearer token */
+        ag_login_session_check(r->rt->login, r->arena, req, &r->extra, &lr);
+    const char *authz = ag_http_header_get(req, "Authorization");
+    /* a Bearer token beside a session is passed on to the upstream: it must verify too (its
+     * identity then applies), so a replica that reads Authorization never gets a forged one */
+    bool bearer = authz && strncasecmp(authz, "Bearer ", 7) == 0;
+    if ((lr.verdict == AG_LOGIN_ALLOW && !bearer) || lr.verdict == AG_LOGIN_DENY) {
+        g.decision = lr.verdict == AG_LOGIN_ALLOW ? AG_DECISION_ALLOW : AG_DECISION_DENY;
+        g.id = lr.id;
+        g.why = lr.why;
+    } else {
+        ag_gate_check(r->rt, px->tc, r->arena, req, &g);
+    }
+    ag_metrics_decision(g.decision);
+    if (g.id) {
+        r->user = g.id->username;
+        r->lctx.user = r->user;
+        r->roles = ag_req_join(r->arena, &g.id->airflow_roles);
+    }
+    if (g.decision != AG_DECISION_ALLOW) {
+        ag_log(AG_LOG_DEBUG, &r->lctx, "refused: %s", g.why);
+        if (lr.verdict == AG_LOGIN_DENY) { /* the session check built the 403 */
+            ag_req_respond(r, &r->extra);
+            return;
+        }
+        if (g.decision == AG_DECISION_NO_CREDENTIALS && r->rt->login) {
+            /* login redirect (navigation) or 401 JSON; keeps cookie clears in r->extra */
+            ag_login_challenge(r->rt->login, r->arena, req, &r->extra);
+            ag_req_respond(r, &r->extra);
+            return;
+        }
+        struct ag_http_response resp = r->extra; /* keeps cookie clears for a bad session */
+        ag_gate_refusal(r->rt, r->arena, req, &g, &resp);
+        ag_req_respond(r, &resp);
+        return;
+    }
+    ag_req_prepare(r, g.id);
+    r->phase = AG_R_UPSTREAM;
+    struct ag_cconn *c = r->c;
+    if (r->head.expect_continue && !r->body_done && c->off == c->len) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        ag_outq_add(&r->oq, cont, sizeof(cont) - 1);
+        r->continue_sent = true;
+        if (!ag_cconn_flush(c))
+            return;
+    }
+    ag_up_forward(r);
+}
