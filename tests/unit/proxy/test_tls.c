@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proxy/tls.h"
 #include "tls_testkit.h"
@@ -255,6 +256,124 @@ Test(tls, idle_connections_release_their_record_buffers)
     cr_assert_lt(per_conn, 40.0 * 1024, "%.0f bytes per idle connection", per_conn);
     for (int i = 0; i < N; i++)
         tk_conn_close(&c[i]);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
+
+/* The upstream side: connect, then write the request at once; writev drives the handshake and
+ * says WANT_READ until it is done. */
+Test(tls, client_writev_drives_the_handshake)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    int sv[2];
+    tk_sock_pair(sv, 0);
+    struct ag_tls *srv = ag_tls_accept(s, sv[0]), *cli = ag_tls_connect(k, sv[1], "localhost");
+    cr_assert(srv != NULL && cli != NULL);
+    const char req[] = "GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    struct iovec iov[2] = {{.iov_base = (void *)req, .iov_len = 20},
+                           {.iov_base = (void *)(req + 20), .iov_len = sizeof(req) - 21}};
+    ssize_t w = AG_TLS_WANT_READ, r = AG_TLS_WANT_READ;
+    int want_read = 0;
+    char got[256];
+    for (int i = 0; i < 200 && (w < 0 || r < 0); i++) {
+        if (w < 0) {
+            w = ag_tls_writev(cli, iov, 2);
+            cr_assert(w > 0 || w == AG_TLS_WANT_READ || w == AG_TLS_WANT_WRITE, "%zd %s", w,
+                      ag_tls_error(cli));
+            want_read += w == AG_TLS_WANT_READ;
+        }
+        if (r < 0) {
+            r = ag_tls_read(srv, got, sizeof(got));
+            cr_assert(r > 0 || r == AG_TLS_WANT_READ || r == AG_TLS_WANT_WRITE, "%zd %s", r,
+                      ag_tls_error(srv));
+        }
+        struct pollfd p[2] = {{.fd = sv[0], .events = POLLIN}, {.fd = sv[1], .events = POLLIN}};
+        if (w < 0 || r < 0)
+            (void)poll(p, 2, 20);
+    }
+    cr_assert_gt(want_read, 0, "writev never waited for the server's handshake messages");
+    cr_assert_eq(w, (ssize_t)sizeof(req) - 1);
+    cr_assert_eq(r, (ssize_t)sizeof(req) - 1);
+    cr_assert_eq(memcmp(got, req, sizeof(req) - 1), 0);
+    cr_assert(ag_tls_established(cli) && ag_tls_established(srv));
+    ag_tls_free(srv);
+    ag_tls_free(cli);
+    close(sv[0]);
+    close(sv[1]);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
+
+/* After WANT_WRITE a caller may offer more than before (new data appended behind the refused
+ * bytes); what was refused goes out first and nothing is duplicated or lost. */
+Test(tls, retry_after_want_write_may_offer_more_bytes)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 8192);
+    cr_assert(ag_tls_established(c.cli.t), "%s", ag_tls_error(c.cli.t));
+    size_t len = 1u << 20;
+    unsigned char *data = malloc(len), *got = malloc(len);
+    cr_assert(data != NULL && got != NULL);
+    tk_fill(data, len, 11);
+    size_t sent = 0, recvd = 0, offer = 3000;
+    int grown = 0;
+    for (int i = 0; i < 100000 && recvd < len; i++) {
+        if (sent < len) {
+            size_t n = offer < len - sent ? offer : len - sent;
+            /* Two iovecs, cut in the middle, so the coalescing path is used too. */
+            struct iovec iov[2] = {{.iov_base = data + sent, .iov_len = n / 2},
+                                   {.iov_base = data + sent + n / 2, .iov_len = n - n / 2}};
+            ssize_t m = ag_tls_writev(c.cli.t, iov, 2);
+            if (m == AG_TLS_WANT_WRITE) {
+                offer = offer * 3 < 98304 ? offer * 3 : 98304; /* the retry offers more */
+                grown++;
+            } else {
+                cr_assert_gt(m, 0, "%zd %s", m, ag_tls_error(c.cli.t));
+                sent += (size_t)m;
+                /* After a short count the rest stays offered (a record of it may be pending
+                 * inside OpenSSL); after a complete write the caller is free again. */
+                if ((size_t)m == n)
+                    offer = 3000;
+            }
+        }
+        if (i % 4 != 0 && sent < len)
+            continue; /* a slow reader, so that the writer meets a full socket */
+        ssize_t m = ag_tls_read(c.srv.t, got + recvd, len - recvd);
+        if (m > 0)
+            recvd += (size_t)m;
+        else
+            cr_assert_eq(m, AG_TLS_WANT_READ, "%s", ag_tls_error(c.srv.t));
+    }
+    cr_assert_eq(recvd, len);
+    cr_assert_eq(memcmp(got, data, len), 0);
+    cr_assert_gt(grown, 0, "the socket never filled up");
+    free(data);
+    free(got);
+    tk_conn_close(&c);
+    ag_tls_ctx_unref(s);
+    ag_tls_ctx_unref(k);
+}
+
+/* The caller's side of the contract: a retry that offers fewer bytes than the refused call is
+ * a bug that OpenSSL reports as a fatal error (never silently sends something else). */
+Test(tls, retry_with_fewer_bytes_is_a_fatal_error)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key), *k = tk_client_ctx(tk_ca);
+    struct tk_conn c;
+    tk_conn_open(&c, s, k, "localhost", 8192);
+    static unsigned char data[16384];
+    tk_fill(data, sizeof(data), 5);
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+    ssize_t m = 0;
+    for (int i = 0; i < 1000 && m != AG_TLS_WANT_WRITE; i++)
+        m = ag_tls_writev(c.cli.t, &iov, 1);
+    cr_assert_eq(m, AG_TLS_WANT_WRITE);
+    iov.iov_len = 100;
+    cr_assert_eq(ag_tls_writev(c.cli.t, &iov, 1), AG_TLS_ERROR);
+    cr_log_info("%s", ag_tls_error(c.cli.t));
+    cr_assert_str_eq(ag_tls_error(c.cli.t), "write failed: bad length");
+    tk_conn_close(&c);
     ag_tls_ctx_unref(s);
     ag_tls_ctx_unref(k);
 }

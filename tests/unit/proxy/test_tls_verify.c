@@ -343,3 +343,38 @@ Test(tls_verify, edge_arguments)
     close(sv[1]);
     ag_tls_ctx_unref(s);
 }
+
+/* Port probes and clients that give up mid-handshake: EOF (not an error worth a log line), and
+ * the text says where it happened. */
+static void expect_eof_in_handshake(const char *bytes, size_t n)
+{
+    struct ag_tls_ctx *s = tk_server_ctx(tk_srv_cert, tk_srv_key);
+    int sv[2];
+    tk_sock_pair(sv, 0);
+    struct ag_tls *t = ag_tls_accept(s, sv[0]);
+    cr_assert_not_null(t);
+    if (n > 0)
+        cr_assert_eq(write(sv[1], bytes, n), (ssize_t)n);
+    cr_assert_eq(shutdown(sv[1], SHUT_WR), 0);
+    char b[16];
+    ssize_t r = AG_TLS_WANT_READ;
+    for (int i = 0; i < 100 && r == AG_TLS_WANT_READ; i++) {
+        r = ag_tls_read(t, b, sizeof(b));
+        if (r == AG_TLS_WANT_READ)
+            (void)poll(&(struct pollfd){.fd = sv[0], .events = POLLIN}, 1, 20);
+    }
+    cr_assert_eq(r, AG_TLS_EOF, "%zd %s", r, ag_tls_error(t));
+    cr_assert_str_eq(ag_tls_error(t), "handshake failed: peer closed the connection");
+    cr_assert_not(ag_tls_established(t));
+    ag_tls_free(t);
+    close(sv[0]);
+    close(sv[1]);
+    ag_tls_ctx_unref(s);
+}
+
+Test(tls_verify, close_during_the_handshake_is_eof)
+{
+    expect_eof_in_handshake("", 0);
+    /* The first bytes of a ClientHello record header and body, then nothing. */
+    expect_eof_in_handshake("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+}
