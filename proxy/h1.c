@@ -331,6 +331,8 @@ static enum ag_h1_rc ag_h1_decide(struct ag_h1_parser *p, const struct ag_h1_fra
     if (f->cl_bad)
         return ag_h1_fail(p, status, why, 400, "invalid Content-Length");
     out->content_length = f->cl;
+    if (out->minor == 0)
+        out->expect_continue = false; /* RFC 9110 10.1.1: ignored from HTTP/1.0 clients */
     out->keep_alive = out->minor == 1 ? !f->conn_close : (f->conn_keep && !f->conn_close);
     if (p->request) {
         if (f->n_host > 1 || (out->minor == 1 && f->n_host == 0))
@@ -390,6 +392,8 @@ enum ag_h1_rc ag_h1_parse_head(struct ag_h1_parser *p, struct ag_arena *a, const
         *why = NULL;
     if (p->bad)
         return ag_h1_fail(p, status, why, 400, "parser already failed");
+    if (len == 0)
+        return ag_h1_fail(p, status, why, 400, "empty head");
     char *c = ag_arena_alloc(a, len + 1);
     memcpy(c, buf, len);
     c[len] = '\0';

@@ -152,6 +152,8 @@ static const struct hcase cases[] = {
     REQ("te in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, 0, 0),
     /* Expect, Upgrade */
     REQ("expect", P11 "Expect: 100-Continue\r\nContent-Length: 3\r\n\r\n", 0, 3, F_KEEP | F_EXPECT),
+    REQ("expect 1.0 ignored",
+        "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", 0, 3, 0),
     REQ("expect other", P11 "Expect: 200-ok\r\nContent-Length: 3\r\n\r\n", 0, 3, F_KEEP),
     REQ("upgrade with body",
         P11 "Connection: Upgrade\r\nUpgrade: websocket\r\n"
@@ -290,6 +292,10 @@ Test(h1, max_headers)
     cr_expect_eq(st, 431);
     cr_expect_eq(req(a, &p, in, &h, 0, &st), AG_H1_BAD);
     cr_expect_eq(st, 431);
+    const char *why = NULL;
+    ag_h1_parser_init(&p, true, false);
+    cr_expect_eq(ag_h1_parse_head(&p, a, NULL, 0, 10, &h, &st, &why), AG_H1_BAD);
+    cr_expect_eq(st, 400);
     ag_arena_free(a);
 }
 
@@ -477,6 +483,9 @@ static const struct bcase chunk_cases[] = {
     B("data too long", "3\r\nabcd\r\n0\r\n\r\n", AG_H1_BAD),
     B("bare lf after data", "3\r\nabc\n0\r\n\r\n", AG_H1_BAD),
     B("no crlf after data", "3\r\nabc0\r\n\r\n", AG_H1_BAD),
+    B("two bytes instead of crlf", "3\r\nabcXY0\r\n\r\n", AG_H1_BAD),
+    B("lf lf after data", "3\r\nabc\n\n0\r\n\r\n", AG_H1_BAD),
+    B("cr cr after data", "3\r\nabc\r\r0\r\n\r\n", AG_H1_BAD),
     B("not hex", "g\r\nabc\r\n0\r\n\r\n", AG_H1_BAD),
     B("empty size", "\r\nabc\r\n0\r\n\r\n", AG_H1_BAD),
     B("sign", "+3\r\nabc\r\n0\r\n\r\n", AG_H1_BAD),
@@ -725,4 +734,31 @@ Test(h1, upgrade_and_head_answers_keep_framing)
     cr_expect(memcmp(req, copy, sizeof(req)) == 0);
     cr_expect(h.target != req + 4);
     ag_arena_free(a);
+}
+
+Test(h1, reasons_for_the_log)
+{
+    static const struct {
+        const char *in, *why;
+    } w[] = {
+        {H11 "X: a\rb\r\n\r\n", "bare CR in head"},
+        {"GET / HTTP/1.1\rHost: a\r\n\r\n", "bare CR in head"},
+        {H11 "X: a\r\n b\r\n\r\n", "obsolete line folding"},
+        {H11 "X: a\r\n\tb:c\r\n\r\n", "obsolete line folding"},
+        {P11 "Content-Length: 1\r\nContent-Length: 2\r\n\r\n", "invalid Content-Length"},
+        {"GET / HTTP/1.1\r\n\r\n", "missing or repeated Host"},
+    };
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+        struct ag_arena *a = ag_arena_new(0);
+        struct ag_h1_parser p;
+        struct ag_h1_head h;
+        int st;
+        const char *why = NULL;
+        ag_h1_parser_init(&p, true, false);
+        cr_expect_eq(ag_h1_parse_head(&p, a, w[i].in, strlen(w[i].in), 10, &h, &st, &why),
+                     AG_H1_BAD);
+        cr_expect_str_eq(why ? why : "", w[i].why, "case %zu", i);
+        cr_expect_eq(st, 400);
+        ag_arena_free(a);
+    }
 }
