@@ -7,6 +7,7 @@
 #include "proxy/h1.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -112,6 +113,11 @@ static bool ag_h1_ieq(const char *s, size_t n, const char *lit)
         if (ag_h1_lower(s[i]) != lit[i])
             return false;
     return i == n && lit[i] == '\0';
+}
+
+static inline bool ag_h1_ctl(unsigned char ch)
+{
+    return (ch < 0x20 && ch != '\t') || ch == 0x7f;
 }
 
 static inline bool ag_h1_ows(char c)
@@ -380,6 +386,29 @@ static enum ag_h1_rc ag_h1_decide(struct ag_h1_parser *p, const struct ag_h1_fra
     return AG_H1_OK;
 }
 
+/* Index of the first byte of s[0..n) that may not appear in a field value (CTL other than HTAB,
+ * or DEL), or n. Eight bytes at a time: a word without any byte below 0x20 or equal to 0x7f is
+ * clean (HTAB makes the word take the byte loop). */
+static size_t ag_h1_value_scan(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t v, d;
+        memcpy(&v, s + k, 8);
+        d = v ^ (ones * 0x7f);
+        if (!((((v - ones * 0x20) & ~v) | ((d - ones) & ~d)) & high))
+            continue;
+        for (size_t j = k; j < k + 8; j++)
+            if (ag_h1_ctl((unsigned char)s[j]))
+                return j;
+    }
+    for (; k < n; k++)
+        if (ag_h1_ctl((unsigned char)s[k]))
+            return k;
+    return n;
+}
+
 enum ag_h1_rc ag_h1_parse_head(struct ag_h1_parser *p, struct ag_arena *a, const char *buf,
                                size_t len, size_t max_headers, struct ag_h1_head *out, int *status,
                                const char **why)
@@ -402,12 +431,8 @@ enum ag_h1_rc ag_h1_parse_head(struct ag_h1_parser *p, struct ag_arena *a, const
     size_t i = 0;
     while (i < len && (c[i] == '\n' || (c[i] == '\r' && i + 1 < len && c[i + 1] == '\n')))
         i += c[i] == '\r' ? 2 : 1;
-    /* Bounds: at most one header per remaining line. */
-    size_t cap = 0;
-    for (const char *q = c + i; (q = memchr(q, '\n', len - (size_t)(q - c))) != NULL; q++)
-        cap++;
-    if (cap > max_headers + 2)
-        cap = max_headers + 2;
+    /* The header array grows by doubling in the arena (bounded by max_headers). */
+    size_t cap = max_headers < 32 ? max_headers : 32;
     out->headers = ag_arena_alloc(a, (cap ? cap : 1) * sizeof(*out->headers));
 
     struct ag_h1_framing f = {.cl = -1};
@@ -419,9 +444,9 @@ enum ag_h1_rc ag_h1_parse_head(struct ag_h1_parser *p, struct ag_arena *a, const
         size_t e = (size_t)(lf - c), line_end = e + 1;
         if (e > i && c[e - 1] == '\r')
             e--;
-        if (memchr(c + i, '\r', e - i))
-            return ag_h1_fail(p, status, why, 400, "bare CR in head");
         if (first) {
+            if (memchr(c + i, '\r', e - i))
+                return ag_h1_fail(p, status, why, 400, "bare CR in head");
             enum ag_h1_rc rc = ag_h1_start_line(p, c + i, e - i, line_end - i, out, status, why);
             if (rc != AG_H1_OK)
                 return rc;
@@ -434,27 +459,37 @@ enum ag_h1_rc ag_h1_parse_head(struct ag_h1_parser *p, struct ag_arena *a, const
             i = line_end;
             break;
         }
-        if (ag_h1_ows(c[i]))
-            return ag_h1_fail(p, status, why, 400, "obsolete line folding");
-        char *colon = memchr(c + i, ':', e - i);
-        if (!colon || colon == c + i)
-            return ag_h1_fail(p, status, why, 400, "header line without a name");
-        size_t nl = (size_t)(colon - (c + i));
-        for (size_t k = i; k < i + nl; k++)
-            if (!ag_h1_tchar[(unsigned char)c[k]])
-                return ag_h1_fail(p, status, why, 400, "invalid header name");
-        size_t vb = nl + i + 1, ve = e;
+        /* name: tchars up to the colon (this also finds the colon) */
+        size_t k = i;
+        while (k < e && ag_h1_tchar[(unsigned char)c[k]])
+            k++;
+        if (k == e || c[k] != ':' || k == i) {
+            const char *r = k < e && c[k] == '\r'   ? "bare CR in head"
+                            : ag_h1_ows(c[i])       ? "obsolete line folding"
+                            : k == i && c[k] == ':' ? "header line without a name"
+                                                    : "invalid header name";
+            return ag_h1_fail(p, status, why, 400, r);
+        }
+        size_t nl = k - i;
+        size_t vb = k + 1, ve = e;
         while (vb < ve && ag_h1_ows(c[vb]))
             vb++;
         while (ve > vb && ag_h1_ows(c[ve - 1]))
             ve--;
-        for (size_t k = vb; k < ve; k++) {
-            unsigned char ch = (unsigned char)c[k];
-            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-                return ag_h1_fail(p, status, why, 400, "control character in header value");
-        }
-        if (out->n_headers >= max_headers || out->n_headers >= cap)
+        size_t bad = ag_h1_value_scan(c + vb, ve - vb);
+        if (bad < ve - vb)
+            return ag_h1_fail(p, status, why, 400,
+                              c[vb + bad] == '\r' ? "bare CR in head"
+                                                  : "control character in header value");
+        if (out->n_headers >= max_headers)
             return ag_h1_fail(p, status, why, 431, "too many header lines");
+        if (out->n_headers == cap) {
+            size_t ncap = cap * 2 < max_headers ? cap * 2 : max_headers;
+            struct ag_http_header *nh = ag_arena_alloc(a, ncap * sizeof(*nh));
+            memcpy(nh, out->headers, cap * sizeof(*nh));
+            out->headers = nh;
+            cap = ncap;
+        }
         ag_h1_note(&f, c + i, nl, c + vb, ve - vb, out);
         c[i + nl] = '\0';
         c[ve] = '\0';
@@ -488,11 +523,6 @@ static inline int ag_h1_hex(unsigned char ch)
     if (ch >= 'a' && ch <= 'f')
         return ch - 'a' + 10;
     return -1;
-}
-
-static inline bool ag_h1_ctl(unsigned char ch)
-{
-    return (ch < 0x20 && ch != '\t') || ch == 0x7f;
 }
 
 /* The chunked decoder: framing bytes one at a time, data in bulk. *o is the output position,

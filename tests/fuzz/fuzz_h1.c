@@ -6,7 +6,8 @@
  *  - ag_h1_head_end gives the same answer one-shot, fed in two pieces, and (short inputs) fed
  *    one byte at a time;
  *  - parsing the same head twice gives the same result; a parsed head is sane (names are
- *    tokens, values hold no CR, LF or NUL, one framing at most, a status for refused requests);
+ *    tokens, values hold no control byte but HTAB, one framing at most, a status for refused
+ * requests);
  *  - body decoding never yields more bytes than it was given, and gives the same result
  *    (status, data, extra bytes) one-shot, in two pieces and (short bodies) byte by byte.
  * A violation aborts. */
@@ -64,7 +65,8 @@ static enum ag_h1_rc ag_fz_head(struct ag_h1_parser *p, int kind, const char *bu
             ag_fz_check(*n != '\0');
             for (; *n; n++)
                 ag_fz_check(ag_fz_tchar(*n));
-            ag_fz_check(strpbrk(v, "\r\n") == NULL);
+            for (; *v; v++)
+                ag_fz_check(*v == '\t' || ((unsigned char)*v >= 0x20 && *v != 0x7f));
         }
         ag_fz_check(h->minor == 0 || h->minor == 1);
         ag_fz_check(!(h->chunked && h->until_close));

@@ -762,3 +762,49 @@ Test(h1, reasons_for_the_log)
         ag_arena_free(a);
     }
 }
+
+Test(h1, value_scan_every_position)
+{
+    /* the value check reads eight bytes at a time: a control byte is found at every offset, and
+     * HTAB, obs-text and every visible byte pass */
+    static const unsigned char bad[] = {0x00, 0x01, 0x0b, 0x0d, 0x1f, 0x7f};
+    struct ag_arena *a = ag_arena_new(0);
+    for (size_t pos = 0; pos < 40; pos++) {
+        for (size_t b = 0; b < sizeof(bad); b++) {
+            char in[128];
+            char val[41];
+            for (size_t k = 0; k < 40; k++)
+                val[k] = (char)(k % 3 == 0 ? '\t' : k % 3 == 1 ? 0xe9 : 'a' + (char)(k % 26));
+            val[0] = 'v';
+            val[39] = 'z';
+            val[pos] = (char)bad[b];
+            size_t o = (size_t)snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+            memcpy(in + o, val, 40);
+            memcpy(in + o + 40, "\r\n\r\n", 4);
+            struct ag_h1_parser p;
+            struct ag_h1_head h;
+            int st = 0;
+            const char *why;
+            ag_h1_parser_init(&p, true, false);
+            cr_expect_eq(ag_h1_parse_head(&p, a, in, o + 44, 10, &h, &st, &why), AG_H1_BAD,
+                         "byte %02x at %zu", bad[b], pos);
+            cr_expect_eq(st, 400);
+        }
+    }
+    char in[400];
+    size_t o = (size_t)snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+    for (int ch = 0x20; ch <= 0xff; ch++)
+        if (ch != 0x7f)
+            in[o++] = (char)ch;
+    in[o++] = '\t';
+    in[o++] = '!';
+    memcpy(in + o, "\r\n\r\n", 4);
+    struct ag_h1_parser p;
+    struct ag_h1_head h;
+    int st = 0;
+    const char *why;
+    ag_h1_parser_init(&p, true, false);
+    cr_expect_eq(ag_h1_parse_head(&p, a, in, o + 4, 10, &h, &st, &why), AG_H1_OK);
+    cr_expect_eq(strlen(h.headers[1].value), 0xff - 0x20 - 1 + 1 + 2 - 1); /* leading SP trimmed */
+    ag_arena_free(a);
+}
