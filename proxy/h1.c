@@ -87,8 +87,6 @@ size_t ag_h1_head_end(const char *buf, size_t len, size_t *scan)
          * after a non-empty one returns, so only the line just before needs a look. */
         bool leading = ls == 0 || ls == 1 || buf[ls - 2] == '\n' ||
                        (buf[ls - 2] == '\r' && (ls == 2 || buf[ls - 3] == '\n'));
-        if (ls == 1 && buf[0] != '\n')
-            leading = false;
         i++;
         if (!leading) {
             *scan = i;
@@ -236,11 +234,9 @@ static enum ag_h1_rc ag_h1_start_line(struct ag_h1_parser *p, char *c, size_t n,
         }
         if (st < 100 || (n > 12 && c[12] != ' '))
             return ag_h1_fail(p, status, why, 502, "malformed status code");
-        for (size_t i = 13; i < n; i++) {
-            unsigned char ch = (unsigned char)c[i];
-            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+        for (size_t i = 13; i < n; i++)
+            if (ag_h1_ctl((unsigned char)c[i]))
                 return ag_h1_fail(p, status, why, 502, "control character in reason phrase");
-        }
         out->status = st;
     }
     /* http_parser over the start line and its line end: one call, input never written. */
