@@ -657,7 +657,8 @@ void ag_cconn_sweep(struct ag_cconn *c, uint64_t now)
         if (age > head_ms) {
             char ip[64];
             ag_cidr_addr_text(&c->peer.sa, ip, sizeof(ip));
-            ag_log(AG_LOG_INFO, NULL, "closed a connection from %s: request head too slow", ip);
+            ag_log(AG_LOG_INFO, NULL,
+                   "closed a connection from %s: too slow to send a request head", ip);
             ag_cconn_close(c, "request head too slow");
         }
         break;

@@ -242,14 +242,16 @@ static enum ag_h1_rc ag_h1_start_line(struct ag_h1_parser *p, char *c, size_t n,
     /* http_parser over the start line and its line end: one call, input never written. */
     size_t fed = http_parser_execute(&p->hp, &ag_h1_settings, c, line_end);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
-    if (e != HPE_OK || fed != line_end) {
-        if (e == HPE_INVALID_METHOD)
-            return ag_h1_fail(p, status, why, 501, "unknown method");
-        return ag_h1_fail(p, status, why, 400, "malformed start line");
+    /* a method outside http_parser's table (WebDAV extensions, "FOO") is still a token the
+     * checks above accepted: forwarded like any other, as RFC 9110 9.1 lets a proxy do */
+    bool foreign_method = p->request && e == HPE_INVALID_METHOD;
+    if (!foreign_method) {
+        if (e != HPE_OK || fed != line_end)
+            return ag_h1_fail(p, status, why, 400, "malformed start line");
+        if (p->hp.http_major != major || p->hp.http_minor != minor ||
+            (!p->request && (int)p->hp.status_code != out->status))
+            return ag_h1_fail(p, status, why, 400, "malformed start line");
     }
-    if (p->hp.http_major != major || p->hp.http_minor != minor ||
-        (!p->request && (int)p->hp.status_code != out->status))
-        return ag_h1_fail(p, status, why, 400, "malformed start line");
     out->minor = minor;
     if (p->request) {
         char *sp1 = memchr(c, ' ', n);
@@ -342,10 +344,10 @@ static enum ag_h1_rc ag_h1_decide(struct ag_h1_parser *p, const struct ag_h1_fra
         if (f->n_te) {
             if (out->minor == 0)
                 return ag_h1_fail(p, status, why, 400, "Transfer-Encoding in HTTP/1.0");
-            if (f->cl >= 0)
-                return ag_h1_fail(p, status, why, 400, "Transfer-Encoding with Content-Length");
             if (f->n_te != 1 || !ag_h1_ieq(f->te, f->te_len, "chunked"))
                 return ag_h1_fail(p, status, why, 501, "unsupported Transfer-Encoding");
+            if (f->cl >= 0)
+                return ag_h1_fail(p, status, why, 400, "Transfer-Encoding with Content-Length");
             out->chunked = true;
             p->body_mode = AG_H1_M_CHUNKED;
         } else if (f->cl > 0) {

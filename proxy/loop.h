@@ -88,7 +88,8 @@ struct ag_uconn {
     struct ag_ev ev;
     bool connecting;
     uint8_t tls_want;
-    bool reused; /* came from the idle pool: may have been closed by the upstream meanwhile */
+    bool reused;  /* came from the idle pool: may have been closed by the upstream meanwhile */
+    bool in_idle; /* on the loop's idle list for its replica */
     int fd;
     unsigned gen; /* the replica slot's generation at connect */
     struct ag_loop *loop;

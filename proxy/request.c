@@ -378,6 +378,14 @@ static bool ag_req_fill(struct ag_req *r)
     char ip[64];
     ag_cidr_addr_text(&c->peer.sa, ip, sizeof(ip));
     req->client_ip = ag_arena_strdup(r->arena, ip);
+    /* CONNECT would turn airgate into a tunnel and TRACE echoes credentials back; Airflow's
+     * webserver uses neither */
+    if (strcmp(req->method, "CONNECT") == 0 || strcmp(req->method, "TRACE") == 0) {
+        req->path = "-";
+        r->keep_alive = false;
+        ag_req_error(r, 405, "method_not_allowed", "CONNECT and TRACE are not forwarded");
+        return false;
+    }
     const char *t = r->head.target;
     if (t[0] != '/') {
         /* absolute-form (RFC 9112 3.2.2): keep the path and query, the authority is ours */
@@ -447,13 +455,6 @@ void ag_req_begin(struct ag_req *r)
     }
     if (ag_req_authz_count(req) > 1) {
         ag_req_error(r, 400, "bad_request", "several Authorization headers");
-        return;
-    }
-    /* CONNECT would turn airgate into a tunnel and TRACE echoes credentials back; Airflow's
-     * webserver uses neither */
-    if (strcmp(req->method, "CONNECT") == 0 || strcmp(req->method, "TRACE") == 0) {
-        r->keep_alive = false;
-        ag_req_error(r, 405, "method_not_allowed", "CONNECT and TRACE are not forwarded");
         return;
     }
     long long max_body = r->rt->cfg->server.max_body_bytes;

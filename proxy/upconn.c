@@ -74,6 +74,17 @@ void ag_uconn_close(struct ag_uconn *u)
     if (u->req && u->req->u == u)
         u->req->u = NULL;
     u->req = NULL;
+    if (u->in_idle) {
+        int idx = u->replica->index;
+        for (struct ag_uconn **pp = &l->idle[idx]; *pp; pp = &(*pp)->next_idle) {
+            if (*pp == u) {
+                *pp = u->next_idle;
+                l->n_idle[idx]--;
+                break;
+            }
+        }
+        u->in_idle = false;
+    }
     ag_tls_free(u->tls);
     u->tls = NULL;
     close(u->fd);
@@ -120,6 +131,7 @@ static struct ag_uconn *ag_uconn_take(struct ag_loop *l, struct ag_replica *rep,
         l->idle[idx] = u->next_idle;
         l->n_idle[idx]--;
         u->next_idle = NULL;
+        u->in_idle = false;
         if (u->gen != gen || u->fd < 0 ||
             (fresh_only && l->now_ms - u->since_ms > AG_UP_FRESH_FOR_BODY)) {
             ag_uconn_close(u);
@@ -195,6 +207,7 @@ void ag_up_detach(struct ag_req *r, bool reusable)
         u->next_idle = l->idle[idx];
         l->idle[idx] = u;
         l->n_idle[idx]++;
+        u->in_idle = true;
         u->since_ms = l->now_ms;
         u->reused = true;
         u->tls_want = 0;

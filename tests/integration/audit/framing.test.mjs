@@ -78,14 +78,16 @@ test('smuggling attempts never become two upstream requests', async () => {
 });
 
 test('a transfer coding other than chunked gets 501 at once, never a hung upstream request', async () => {
-  // libmicrohttpd waited for a body it could not delimit while airgate had already opened the
-  // upstream request: the client and a replica slot hung until the client gave up
+  // a front that waits for a body it cannot delimit while the upstream request is already open
+  // hangs the client and a replica slot until the client gives up
   for (const te of ['xchunked', 'identity', 'gzip', 'gzip, chunked', 'chunked, gzip', 'chunked;q=1', 'chunked\x0b']) {
     const before0 = await echoCount();
     const t0 = Date.now();
     const r = await answer(ag.port, `${head(`Transfer-Encoding: ${te}\r\nContent-Length: 5\r\n\r\n`)}hello`, { timeoutMs: 4000 });
-    assert.equal(r.status, 501, `TE ${te}: ${r.status}`);
-    assert.equal(JSON.parse(r.body.toString()).error, 'not_implemented');
+    // a control character in the value is refused as a malformed header (400) first
+    const want = /[\x00-\x08\x0a-\x1f]/.test(te) ? 400 : 501;
+    assert.equal(r.status, want, `TE ${JSON.stringify(te)}: ${r.status}`);
+    assert.equal(JSON.parse(r.body.toString()).error, want === 400 ? 'bad_request' : 'not_implemented');
     assert.ok(Date.now() - t0 < 3000, `TE ${te}: ${Date.now() - t0} ms`);
     assert.equal((await echoCount()) - before0, 0, `TE ${te} reached the upstream`);
   }
