@@ -82,7 +82,7 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
                            "# TYPE airgate_inflight_requests gauge\n"
                            "airgate_inflight_requests %d\n",
                            (unsigned long long)ts.hits, (unsigned long long)ts.misses,
-                           atomic_load(&px->inflight));
+                           ag_proxy_inflight(px));
     return rc;
 }
 

@@ -45,8 +45,29 @@ static enum ag_rc ag_front_addr(const struct ag_config *cfg, struct sockaddr_sto
     return ag_err_set(err, AG_ECONF, "listen: '%s' is not an IPv4 or IPv6 address", host);
 }
 
-/* A bound, listening, non-blocking socket for cfg->listen; *port gets the bound port. */
-static enum ag_rc ag_front_listen(const struct ag_config *cfg, int *out, uint16_t *port,
+static int ag_front_socket(const struct sockaddr_storage *ss, socklen_t len, bool reuseport)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ss->ss_family == AF_INET6) /* "::" serves IPv4 too, as most servers do */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* n listening sockets on cfg->listen sharing the address with SO_REUSEPORT, one per loop: the
+ * kernel spreads new connections evenly over the loops. *port gets the bound port. */
+static enum ag_rc ag_front_listen(const struct ag_config *cfg, int n, int *fds, uint16_t *port,
                                   struct ag_err *err)
 {
     struct sockaddr_storage ss;
@@ -54,26 +75,57 @@ static enum ag_rc ag_front_listen(const struct ag_config *cfg, int *out, uint16_
     enum ag_rc rc = ag_front_addr(cfg, &ss, &len, err);
     if (rc != AG_OK)
         return rc;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return ag_err_set(err, AG_EIO, "cannot create a socket: %s", strerror(errno));
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6) /* "::" serves IPv4 too, as most servers do */
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
-        int e = errno;
-        close(fd);
-        return ag_err_set(err, AG_EIO, "cannot serve on %s: %s", cfg->listen, strerror(e));
+    for (int i = 0; i < n; i++)
+        fds[i] = -1;
+    if (cfg->listen_port != 0) {
+        /* SO_REUSEPORT would also let us share a port another process listens on: make sure
+         * nobody does, with a plain bind first */
+        int probe = ag_front_socket(&ss, len, false);
+        if (probe < 0)
+            return ag_err_set(err, AG_EIO, "cannot serve on %s: %s", cfg->listen, strerror(errno));
+        close(probe);
     }
-    struct sockaddr_storage b;
-    socklen_t bl = sizeof(b);
-    *port = cfg->listen_port;
-    if (getsockname(fd, (struct sockaddr *)&b, &bl) == 0)
-        *port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
-                                              : ((struct sockaddr_in *)&b)->sin_port);
-    *out = fd;
+    for (int i = 0; i < n; i++) {
+        fds[i] = ag_front_socket(&ss, len, true);
+        if (fds[i] < 0) {
+            int e = errno;
+            for (int k = 0; k < i; k++)
+                close(fds[k]);
+            return ag_err_set(err, AG_EIO, "cannot serve on %s: %s", cfg->listen, strerror(e));
+        }
+        if (i == 0) {
+            struct sockaddr_storage b;
+            socklen_t bl = sizeof(b);
+            *port = cfg->listen_port;
+            if (getsockname(fds[0], (struct sockaddr *)&b, &bl) == 0)
+                *port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
+                                                      : ((struct sockaddr_in *)&b)->sin_port);
+            /* the others join the port the first one got (port 0: chosen now) */
+            if (ss.ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(*port);
+            else
+                ((struct sockaddr_in *)&ss)->sin_port = htons(*port);
+        }
+    }
     return AG_OK;
+}
+
+/* Gives each loop its new listening socket (fds[i] < 0: none) and closes the old ones. */
+static void ag_front_attach(struct ag_front *f, const int *fds)
+{
+    for (int i = 0; i < f->n_loops; i++) {
+        struct ag_loop *l = &f->loops[i];
+        int fd = fds ? fds[i] : -1;
+        if (fd >= 0) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->listen_ev};
+            epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+        }
+        int old = atomic_exchange(&l->listen_fd, fd);
+        if (old >= 0) {
+            epoll_ctl(l->epfd, EPOLL_CTL_DEL, old, NULL);
+            close(old);
+        }
+    }
 }
 
 static bool ag_front_any_https(const struct ag_config *cfg)
@@ -106,48 +158,37 @@ static enum ag_rc ag_front_contexts(const struct ag_config *cfg, struct ag_tls_c
     return AG_OK;
 }
 
-static void ag_front_watch_listener(struct ag_front *f, int fd, bool add)
-{
-    for (int i = 0; i < f->n_loops; i++) {
-        struct ag_loop *l = &f->loops[i];
-        if (add) {
-            /* EPOLLEXCLUSIVE: one loop is woken per new connection, not all of them */
-            struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = f->listen_ev};
-            epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
-        } else {
-            epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-        }
-    }
-}
-
 enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, struct ag_front **out,
                           struct ag_err *err)
 {
     struct ag_front *f = calloc(1, sizeof(*f));
-    struct ag_ev *lev = calloc(1, sizeof(*lev));
-    if (!f || !lev)
+    if (!f)
         abort();
-    lev->kind = AG_EV_LISTEN;
-    f->listen_ev = lev;
     f->px = px;
-    atomic_store(&f->listen_fd, -1);
     pthread_mutex_init(&f->tls_lock, NULL);
-    enum ag_rc rc = ag_front_contexts(cfg, &f->tls, &f->up_tls, err);
-    if (rc != AG_OK)
-        goto fail;
-    int fd = -1;
-    rc = ag_front_listen(cfg, &fd, &f->port, err);
-    if (rc != AG_OK)
-        goto fail;
-    atomic_store(&f->listen_fd, fd);
     long n = cfg->server.threads > 0 ? cfg->server.threads : sysconf(_SC_NPROCESSORS_ONLN);
     f->n_loops = n < 1 ? 1 : (int)n;
     f->loops = calloc((size_t)f->n_loops, sizeof(*f->loops));
     if (!f->loops)
         abort();
     for (int i = 0; i < f->n_loops; i++) {
+        f->loops[i].epfd = f->loops[i].evfd = -1;
+        atomic_store(&f->loops[i].listen_fd, -1);
+    }
+    int *fds = calloc((size_t)f->n_loops, sizeof(int));
+    if (!fds)
+        abort();
+    enum ag_rc rc = ag_front_contexts(cfg, &f->tls, &f->up_tls, err);
+    if (rc == AG_OK)
+        rc = ag_front_listen(cfg, f->n_loops, fds, &f->port, err);
+    if (rc != AG_OK) {
+        free(fds);
+        goto fail;
+    }
+    for (int i = 0; i < f->n_loops; i++) {
         struct ag_loop *l = &f->loops[i];
         l->index = i;
+        l->listen_ev.kind = AG_EV_LISTEN;
         l->front = f;
         l->px = px;
         l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -156,11 +197,14 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->wake_ev};
         if (l->epfd < 0 || l->evfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0) {
             rc = ag_err_set(err, AG_EIO, "cannot set up an event loop: %s", strerror(errno));
-            f->n_loops = i + 1;
+            for (int k = 0; k < f->n_loops; k++)
+                close(fds[k]);
+            free(fds);
             goto fail;
         }
     }
-    ag_front_watch_listener(f, fd, true);
+    ag_front_attach(f, fds);
+    free(fds);
     for (int i = 0; i < f->n_loops; i++) {
         if (ag_loop_start(&f->loops[i]) != 0) {
             rc = ag_err_set(err, AG_EIO, "cannot start an event loop thread");
@@ -208,20 +252,19 @@ enum ag_rc ag_front_reconfigure(struct ag_front *f, const struct ag_config *old,
     if (rc != AG_OK)
         return rc;
     if (!ag_same(old->listen, cfg->listen)) {
-        int fd = -1;
+        int *fds = calloc((size_t)f->n_loops, sizeof(int));
+        if (!fds)
+            abort();
         uint16_t port = 0;
-        rc = ag_front_listen(cfg, &fd, &port, err);
+        rc = ag_front_listen(cfg, f->n_loops, fds, &port, err);
         if (rc != AG_OK) {
+            free(fds);
             ag_tls_ctx_unref(tls);
             ag_tls_ctx_unref(up_tls);
             return rc;
         }
-        int old_fd = atomic_exchange(&f->listen_fd, fd);
-        ag_front_watch_listener(f, fd, true);
-        if (old_fd >= 0) {
-            ag_front_watch_listener(f, old_fd, false);
-            close(old_fd);
-        }
+        ag_front_attach(f, fds);
+        free(fds);
         f->port = port;
         ag_log(AG_LOG_INFO, NULL, "now listening on %s", cfg->listen);
     }
@@ -239,13 +282,16 @@ enum ag_rc ag_front_reconfigure(struct ag_front *f, const struct ag_config *old,
 
 void ag_front_stop_accepting(struct ag_front *f)
 {
-    if (!f)
-        return;
-    int fd = atomic_exchange(&f->listen_fd, -1);
-    if (fd >= 0) {
-        ag_front_watch_listener(f, fd, false);
-        close(fd);
-    }
+    if (f && f->loops)
+        ag_front_attach(f, NULL);
+}
+
+int ag_front_inflight(struct ag_front *f)
+{
+    int n = 0;
+    for (int i = 0; f && f->loops && i < f->n_loops; i++)
+        n += atomic_load_explicit(&f->loops[i].inflight, memory_order_relaxed);
+    return n;
 }
 
 int ag_front_connections(struct ag_front *f)
@@ -278,6 +324,5 @@ void ag_front_free(struct ag_front *f)
     ag_tls_ctx_unref(f->tls);
     ag_tls_ctx_unref(f->up_tls);
     pthread_mutex_destroy(&f->tls_lock);
-    free(f->listen_ev);
     free(f);
 }

@@ -18,15 +18,12 @@ struct ag_ev;
 
 struct ag_front {
     struct ag_proxy *px;
-    atomic_int listen_fd; /* -1 once closed */
-    struct ag_ev *listen_ev;
     pthread_mutex_t tls_lock;  /* guards the two contexts (swapped by reloads) */
     struct ag_tls_ctx *tls;    /* NULL: plain HTTP */
     struct ag_tls_ctx *up_tls; /* for https:// upstreams */
     struct ag_loop *loops;
     int n_loops;
     atomic_int n_conns;
-    atomic_int inflight;
     uint16_t port;
 };
 
@@ -44,6 +41,9 @@ enum ag_rc ag_front_reconfigure(struct ag_front *f, const struct ag_config *old,
 
 /** Stops accepting and closes the listening socket. */
 void ag_front_stop_accepting(struct ag_front *f);
+
+/** Requests being served, over all loops. */
+int ag_front_inflight(struct ag_front *f);
 
 /** Open client connections. */
 int ag_front_connections(struct ag_front *f);

@@ -104,8 +104,8 @@ static bool ag_hdr_is_token(const char *s)
 
 bool ag_hdr_drop_request(const char *name, const char *const *conn_values, size_t n_conn)
 {
-    /* Not an RFC 9110 token: libmicrohttpd hands over "X-Airflow-Roles " and, through obs-fold,
-     * "X-Airflow-Roles: Admin", which the upstream would read as X-Airflow-Roles. */
+    /* Not an RFC 9110 token (the front's parser refuses these already; kept as a second line):
+     * "X-Airflow-Roles " or "X-Airflow-Roles: Admin" would be read as X-Airflow-Roles. */
     if (!ag_hdr_is_token(name))
         return true;
     if (ag_hdr_is_identity(name) || ag_hdr_is_hop_by_hop(name))

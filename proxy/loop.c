@@ -120,7 +120,7 @@ static void ag_loop_accept(struct ag_loop *l)
 {
     struct ag_front *f = l->front;
     for (int i = 0; i < 64; i++) {
-        int lfd = atomic_load(&f->listen_fd);
+        int lfd = atomic_load(&l->listen_fd);
         if (lfd < 0)
             return;
         struct sockaddr_storage ss;

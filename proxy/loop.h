@@ -66,6 +66,7 @@ struct ag_cconn {
     bool closing; /* close once the queued output is out */
     bool eof;     /* the client closed its side */
     bool in_ready;
+    bool mute_in;     /* input arrived that waits for the current answer: EPOLLIN dropped */
     uint8_t tls_want; /* AG_WANT_* the TLS layer waits for */
     int fd;
     struct ag_loop *loop;
@@ -161,6 +162,9 @@ struct ag_req {
 
 struct ag_loop {
     struct ag_ev wake_ev;
+    struct ag_ev listen_ev;
+    atomic_int listen_fd; /* this loop's own listening socket (SO_REUSEPORT), -1: none */
+    atomic_int inflight;  /* requests being served (written by the loop only) */
     int epfd, evfd;
     int index;
     pthread_t thread;

@@ -26,6 +26,11 @@ struct ag_runtime *ag_proxy_runtime(struct ag_proxy *px)
     return rt;
 }
 
+int ag_proxy_inflight(struct ag_proxy *px)
+{
+    return ag_front_inflight(px->front);
+}
+
 static void ag_proxy_sync_pool(struct ag_proxy *px, const struct ag_config *cfg)
 {
     atomic_store(&px->pool.balance, (int)cfg->upstreams.balance);
@@ -130,9 +135,9 @@ int ag_proxy_drain_and_free(struct ag_proxy *px, long timeout_s)
     atomic_store(&px->draining, true);
     ag_front_stop_accepting(px->front);
     uint64_t deadline = ag_front_now_ms() + (uint64_t)(timeout_s > 0 ? timeout_s : 0) * 1000u;
-    while (atomic_load(&px->inflight) > 0 && ag_front_now_ms() < deadline)
+    while (ag_proxy_inflight(px) > 0 && ag_front_now_ms() < deadline)
         usleep(20 * 1000);
-    int left = atomic_load(&px->inflight);
+    int left = ag_proxy_inflight(px);
     ag_proxy_free_parts(px);
     return left;
 }

@@ -26,7 +26,6 @@ struct ag_proxy {
     struct ag_token_cache *tc;
     struct ag_health *health;
     struct ag_front *front; /* accepting */
-    atomic_int inflight;    /* requests between first byte and completion */
     atomic_bool draining;
     uint16_t bound_port;
 };
@@ -44,6 +43,9 @@ enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag
 /** Stops accepting, waits up to timeout_s for in-flight requests, then stops everything and
  * frees px. Returns the number of requests that were still running at the deadline. */
 int ag_proxy_drain_and_free(struct ag_proxy *px, long timeout_s);
+
+/** Requests being served. */
+int ag_proxy_inflight(struct ag_proxy *px);
 
 /** The current runtime with a reference (cheap: cached per thread). */
 struct ag_runtime *ag_proxy_runtime(struct ag_proxy *px);
