@@ -115,7 +115,7 @@ enum ag_rc ag_login_session_from_tokens(struct ag_login *l, struct ag_arena *a,
     if (prev && prev->subject && (!sub || strcmp(sub, prev->subject) != 0))
         return ag_err_set(err, AG_EINVAL, "refreshed tokens name another subject");
     struct ag_identity *id = NULL;
-    rc = ag_rolemap_apply(a, l->rm, claims, &id, err);
+    rc = ag_rolemap_decide(a, l->rm, claims, &id, err);
     if (rc != AG_OK)
         return rc;
     struct ag_session *s = ag_arena_calloc(a, 1, sizeof(*s));

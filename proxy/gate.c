@@ -47,7 +47,7 @@ void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_a
     }
     struct ag_err err = {0};
     struct ag_identity *id = NULL;
-    if (ag_rolemap_apply(a, rt->rolemap, jwt->claims, &id, &err) != AG_OK) {
+    if (ag_rolemap_decide(a, rt->rolemap, jwt->claims, &id, &err) != AG_OK) {
         out->decision = AG_DECISION_INVALID_TOKEN;
         out->why = ag_arena_printf(a, "claims rejected: %s", err.msg);
         return;

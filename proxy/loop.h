@@ -272,4 +272,21 @@ static inline void ag_outq_add(struct ag_outq *q, const void *p, size_t n)
 /** Marks k bytes as sent. */
 void ag_outq_advance(struct ag_outq *q, size_t k);
 
+/** Writes "<hex n>\r\n" (a chunk-size line) into out (at least 20 bytes); returns its length. */
+static inline size_t ag_chunk_line(char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t k = 0;
+    do {
+        tmp[k++] = hex[n & 15];
+        n >>= 4;
+    } while (n);
+    for (size_t i = 0; i < k; i++)
+        out[i] = tmp[k - 1 - i];
+    out[k] = '\r';
+    out[k + 1] = '\n';
+    return k + 2;
+}
+
 #endif

@@ -66,8 +66,12 @@ static void ag_sb_hdr(struct ag_sb *b, const char *name, const char *value)
 static void ag_sb_num(struct ag_sb *b, unsigned long long v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", v);
-    ag_sb_put(b, tmp, (size_t)n);
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    ag_sb_put(b, tmp + i, sizeof(tmp) - i);
 }
 
 /* ---- own answers ---- */
@@ -93,9 +97,16 @@ static bool ag_req_closing(const struct ag_req *r)
 /* "HTTP/1.1 200 OK\r\n" */
 static void ag_req_status_line(struct ag_sb *b, int status)
 {
-    char tmp[64];
-    int n = snprintf(tmp, sizeof(tmp), "HTTP/1.1 %d %s\r\n", status, ag_h1_reason(status));
-    ag_sb_put(b, tmp, (size_t)n);
+    if (status < 100 || status > 999)
+        status = 502;
+    char line[16] = "HTTP/1.1 ";
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    line[12] = ' ';
+    ag_sb_put(b, line, 13);
+    ag_sb_str(b, ag_h1_reason(status));
+    ag_sb_put(b, "\r\n", 2);
 }
 
 static void ag_req_connection_header(struct ag_req *r, struct ag_sb *b)
@@ -361,7 +372,11 @@ static void ag_req_id(struct ag_req *r)
     s ^= s >> 12;
     s ^= s << 25;
     s ^= s >> 27;
-    snprintf(r->rid, sizeof(r->rid), "%016llx", (unsigned long long)(s * 2685821657736338717ull));
+    uint64_t v = s * 2685821657736338717ull;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        r->rid[i] = hex[v & 15];
+    r->rid[16] = '\0';
     r->lctx.request_id = r->rid;
 }
 

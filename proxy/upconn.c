@@ -294,8 +294,7 @@ void ag_up_body(struct ag_req *r, const char *data, size_t n, bool last)
 {
     if (r->up_chunked) {
         if (n > 0) {
-            int k = snprintf(r->upre, sizeof(r->upre), "%zx\r\n", n);
-            ag_outq_add(&r->uq, r->upre, (size_t)k);
+            ag_outq_add(&r->uq, r->upre, ag_chunk_line(r->upre, n));
             ag_outq_add(&r->uq, data, n);
             ag_outq_add(&r->uq, "\r\n", 2);
         }
@@ -394,8 +393,7 @@ static enum ag_up_next ag_up_deliver(struct ag_req *r, const char *data, size_t 
     struct ag_cconn *c = r->c;
     if (size > 0) {
         if (r->resp_chunked) {
-            int k = snprintf(r->cpre, sizeof(r->cpre), "%zx\r\n", size);
-            ag_outq_add(&r->oq, r->cpre, (size_t)k);
+            ag_outq_add(&r->oq, r->cpre, ag_chunk_line(r->cpre, size));
             ag_outq_add(&r->oq, data, size);
             ag_outq_add(&r->oq, "\r\n", 2);
         } else {

@@ -194,6 +194,8 @@ static const struct ag_rolemap_rule *ag_rolemap_rule_find(const struct ag_rolema
 /* ---- apply ---------------------------------------------------------------------------------- */
 
 struct ag_apply {
+    bool quiet; /* no explanation steps (the request path): no sentence is formatted */
+    struct ag_rolemap_step scratch;
     struct ag_arena *a;
     const struct ag_rolemap *m;
     struct ag_identity *id;
@@ -205,6 +207,11 @@ struct ag_apply {
 
 static struct ag_rolemap_step *ag_apply_step(struct ag_apply *ap, enum ag_rolemap_step_kind kind)
 {
+    if (ap->quiet) {
+        memset(&ap->scratch, 0, sizeof(ap->scratch));
+        ap->scratch.kind = kind;
+        return &ap->scratch;
+    }
     if (ap->n_steps == ap->cap_steps) {
         size_t cap = ap->cap_steps ? ap->cap_steps * 2 : 16;
         struct ag_rolemap_step *s = ag_arena_calloc(ap->a, cap, sizeof(*s));
@@ -263,14 +270,16 @@ static enum ag_rc ag_apply_user(struct ag_apply *ap, const json_t *claims, struc
     if (pu) {
         id->username = pu;
         id->username_claim = "preferred_username";
-        s->text = ag_arena_printf(ap->a, "username '%s' from claim preferred_username", pu);
+        if (!ap->quiet)
+            s->text = ag_arena_printf(ap->a, "username '%s' from claim preferred_username", pu);
     } else if (id->subject) {
         id->username = id->subject;
         id->username_claim = "sub";
-        s->text = ag_arena_printf(ap->a,
-                                  "username '%s' from claim sub (no preferred_username in the "
-                                  "token)",
-                                  id->subject);
+        if (!ap->quiet)
+            s->text = ag_arena_printf(ap->a,
+                                      "username '%s' from claim sub (no preferred_username in the "
+                                      "token)",
+                                      id->subject);
     } else {
         return ag_err_set(err, AG_EINVAL,
                           "claims have neither 'preferred_username' nor 'sub': cannot name the "
@@ -317,7 +326,9 @@ static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_pat
     struct ag_rolemap_step *s = ag_apply_step(ap, AG_ROLEMAP_STEP_PATH);
     s->path = p->text;
     if (lk == AG_ROLEMAP_MISSING) {
-        s->text = ag_arena_printf(ap->a, "%s: not in the token (no roles from this path)", p->text);
+        if (!ap->quiet)
+            s->text =
+                ag_arena_printf(ap->a, "%s: not in the token (no roles from this path)", p->text);
         return AG_OK;
     }
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
@@ -338,7 +349,8 @@ static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_pat
         enum ag_rc rc = ag_apply_role_value(ap, p, v, 0, &s->values, err);
         if (rc != AG_OK)
             return rc;
-        s->text = ag_arena_printf(ap->a, "%s: one role given as a string", p->text);
+        if (!ap->quiet)
+            s->text = ag_arena_printf(ap->a, "%s: one role given as a string", p->text);
         return AG_OK;
     }
     for (size_t i = 0; i < n; i++) {
@@ -346,7 +358,8 @@ static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_pat
         if (rc != AG_OK)
             return rc;
     }
-    s->text = ag_arena_printf(ap->a, "%s: %zu role%s", p->text, n, n == 1 ? "" : "s");
+    if (!ap->quiet)
+        s->text = ag_arena_printf(ap->a, "%s: %zu role%s", p->text, n, n == 1 ? "" : "s");
     return AG_OK;
 }
 
@@ -408,13 +421,14 @@ static size_t ag_apply_count_values(const struct ag_rolemap *m, const json_t *cl
     return total;
 }
 
-enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
-                            struct ag_identity **out, struct ag_err *err)
+static enum ag_rc ag_rolemap_run(struct ag_arena *a, const struct ag_rolemap *m,
+                                 const json_t *claims, bool explain, struct ag_identity **out,
+                                 struct ag_err *err)
 {
     if (!json_is_object(claims))
         return ag_err_set(err, AG_EPARSE, "claims are %s, not a JSON object",
                           ag_rolemap_json_type_name(claims));
-    struct ag_apply ap = {.a = a, .m = m};
+    struct ag_apply ap = {.a = a, .m = m, .quiet = !explain};
     ap.id = ag_arena_calloc(a, 1, sizeof(*ap.id));
     struct ag_identity *id = ap.id;
     enum ag_rc rc = ag_apply_user(&ap, claims, err);
@@ -450,13 +464,15 @@ enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, cons
             ag_apply_step(&ap, r ? AG_ROLEMAP_STEP_RULE : AG_ROLEMAP_STEP_NO_RULE);
         s->idp_role = role;
         if (!r) {
-            s->text =
-                ag_arena_printf(a, "IdP role '%s' matches no rule in roles.map (ignored)", role);
+            if (!ap.quiet)
+                s->text = ag_arena_printf(a, "IdP role '%s' matches no rule in roles.map (ignored)",
+                                          role);
             continue;
         }
         s->airflow_roles = r->airflow_roles;
-        s->text = ag_arena_printf(a, "IdP role '%s' -> %s (rule roles.map.%s)", role,
-                                  ag_apply_join(a, &r->airflow_roles, 16), r->idp_role);
+        if (!ap.quiet)
+            s->text = ag_arena_printf(a, "IdP role '%s' -> %s (rule roles.map.%s)", role,
+                                      ag_apply_join(a, &r->airflow_roles, 16), r->idp_role);
         for (size_t j = 0; j < r->airflow_roles.n; j++)
             if (ag_strset_add(&granted_seen, r->airflow_roles.items[j]))
                 granted.items[granted.n++] = r->airflow_roles.items[j];
@@ -468,8 +484,9 @@ enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, cons
         s->airflow_roles.n = 1;
         s->airflow_roles.items = ag_arena_calloc(a, 1, sizeof(char *));
         s->airflow_roles.items[0] = m->unmapped;
-        s->text = ag_arena_printf(a, "no IdP role maps to an Airflow role: roles.unmapped gives %s",
-                                  m->unmapped);
+        if (!ap.quiet)
+            s->text = ag_arena_printf(
+                a, "no IdP role maps to an Airflow role: roles.unmapped gives %s", m->unmapped);
     }
     ag_apply_order(&ap, &granted);
     id->allowed = id->airflow_roles.n > 0;
@@ -489,4 +506,16 @@ enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, cons
     id->explain = ap.steps;
     *out = id;
     return AG_OK;
+}
+
+enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
+                            struct ag_identity **out, struct ag_err *err)
+{
+    return ag_rolemap_run(a, m, claims, true, out, err);
+}
+
+enum ag_rc ag_rolemap_decide(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
+                             struct ag_identity **out, struct ag_err *err)
+{
+    return ag_rolemap_run(a, m, claims, false, out, err);
 }

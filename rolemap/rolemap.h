@@ -75,6 +75,11 @@ enum ag_rc ag_rolemap_compile(struct ag_arena *a, const struct ag_config *cfg,
 enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
                             struct ag_identity **out, struct ag_err *err) AG_WUR;
 
+/** The same decision as ag_rolemap_apply without the explanation (id->explain is empty, no
+ * sentence is formatted): for the request path, where nobody reads it. */
+enum ag_rc ag_rolemap_decide(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
+                             struct ag_identity **out, struct ag_err *err) AG_WUR;
+
 /** The claim paths the compiled map reads, as written (for display). */
 size_t ag_rolemap_path_count(const struct ag_rolemap *m);
 const char *ag_rolemap_path_text(const struct ag_rolemap *m, size_t i);

@@ -222,6 +222,21 @@ ParameterizedTest(size_t *ip, map, table)
     enum ag_rc rc = ag_rolemap_apply(a, m, claims, &id, &err);
     cr_assert_eq(rc, c->rc, "[%s] rc %s, want %s (%s)", c->name, ag_rc_name(rc), ag_rc_name(c->rc),
                  err.msg);
+    /* the request path's variant decides the same, without an explanation */
+    struct ag_identity *quick = NULL;
+    struct ag_err qerr = {0};
+    cr_assert_eq(ag_rolemap_decide(a, m, claims, &quick, &qerr), rc, "[%s] decide rc", c->name);
+    if (rc == AG_OK) {
+        cr_assert_str_eq(t_join(a, &quick->idp_roles), c->idp, "[%s] decide idp roles", c->name);
+        cr_assert_str_eq(t_join(a, &quick->airflow_roles), c->airflow, "[%s] decide roles",
+                         c->name);
+        cr_assert_eq(quick->allowed, c->allowed != 0, "[%s] decide decision", c->name);
+        cr_assert_str_eq(quick->username, id->username, "[%s] decide username", c->name);
+        cr_assert_eq(quick->n_explain, 0, "[%s] decide explains nothing", c->name);
+        cr_assert_eq(quick->deny_reason == NULL, quick->allowed, "[%s] decide reason", c->name);
+    } else {
+        cr_assert_str_eq(qerr.msg, err.msg, "[%s] decide error", c->name);
+    }
     if (rc != AG_OK) {
         cr_assert_null(id, "[%s] identity set on failure", c->name);
         cr_assert(strstr(err.msg, c->msg), "[%s] message '%s' lacks '%s'", c->name, err.msg,
