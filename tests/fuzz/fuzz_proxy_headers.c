@@ -1,14 +1,15 @@
 /* libFuzzer target: the header policy applied to a client's request before it is forwarded
  * (proxy/headers.c). The input is a request head: one "Name: value" per line (a line without a
  * colon is a name with an empty value; when a line holds the byte 0x01, that separates name and
- * value instead, so names can carry blanks and colons the way libmicrohttpd hands them over).
+ * value instead, so names can carry blanks and colons the way a lenient parser hands them over;
+ * proxy/h1.c refuses such names, and the header policy must not depend on that).
  *
  * Checked:
  *  - identity stripping: every header whose name, ASCII case-folded with '_' read as '-' (the
  *    way gunicorn/WSGI see it), is one airgate sets (the design's list: X-Forwarded-*,
  *    X-Airflow-Roles, X-Airgate-*, Forwarded, X-Real-IP) is dropped, whatever Connection says,
  *    and so is every header that the upstream would read as one of those or as a hop-by-hop
- *    header from the "name: value" line curl sends (a name ending in blanks, or holding ':');
+ *    header from the "name: value" line sent upstream (a name ending in blanks, or holding ':');
  *  - hop-by-hop headers and headers named in Connection are dropped;
  *  - Cookie values: after ag_hdr_cookie_filter no cookie airgate reads as its own (`_airgate`,
  *    `_airgate_*`) is left, the result is never longer than the filter's buffer, and never
@@ -110,8 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *nl = strchr(p, '\n');
         if (nl)
             *nl = '\0';
-        /* "\x01" separates name and value when present, so that a name may hold what MHD can
-         * hand over: trailing blanks, and ": ..." from an obs-fold continuation line. */
+        /* "\x01" separates name and value when present, so that a name may hold what a lenient
+         * parser can hand over: trailing blanks, and ": ..." from an obs-fold continuation line. */
         char *colon = strchr(p, '\x01');
         if (!colon)
             colon = strchr(p, ':');
@@ -134,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool drop = ag_hdr_drop_request(name, conn, nconn);
         if (ag_fz_must_strip(name) && (!drop || !ag_hdr_is_identity(name)))
             abort();
-        /* What the upstream reads from the line "name: value" that curl sends: the name up to
+        /* What the upstream reads from the line "name: value" sent to it: the name up to
          * the first ':', trailing blanks removed (as lenient servers do). */
         char up[512];
         size_t ul = strcspn(name, ":");
