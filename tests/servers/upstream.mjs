@@ -20,7 +20,8 @@ guardProcess('upstream');
 
 let name = args.name;
 let healthy = true;
-const stats = { requests: 0, by_kind: {} };
+const stats = { requests: 0, by_kind: {}, connections: 0 };
+let connSeq = 0;
 const MAX_BYTES = 2 ** 40; // 1 TiB: enough for any test, keeps the arithmetic exact
 const MAX_DELAY_MS = 10 * 60 * 1000;
 
@@ -194,11 +195,75 @@ function echo(req, res, rawPath, rawQuery) {
       headers,
       body_bytes: bytes,
       body_sha256: hash.digest('hex'),
+      connection: req.socket.agConnId,
+      remote_port: req.socket.remotePort,
     };
     const extra = { 'X-Upstream-Replica': name };
     if (acceptsHtml(req)) sendHtml(res, 200, echoHtml(info), extra);
     else sendJson(res, 200, info, extra);
   });
+}
+
+// Headers of the framing endpoints: which replica and which TCP connection answered.
+function framingHeaders(req) {
+  return { 'X-Upstream-Replica': name, 'X-Upstream-Conn': String(req.socket.agConnId) };
+}
+
+// /chunks?sizes=A,B,C[&trailer=1]: a chunked answer, one chunk per size (pattern bytes, offsets
+// continue); trailer=1 adds an X-Body-Sha256 trailer field.
+function chunks(req, res, url) {
+  const sizes = (url.searchParams.get('sizes') ?? '1').split(',').map((v) => parseCount(v, 'size', PATTERN.length / 2));
+  const bad = sizes.find((p) => p.error || p.n === 0);
+  if (bad || sizes.length > 64) { badRequest(res, 'sizes must be 1-64 sizes in 1..32768'); return; }
+  const trailer = url.searchParams.get('trailer') === '1';
+  const hash = crypto.createHash('sha256');
+  res.writeHead(200, {
+    'Content-Type': 'application/octet-stream', ...framingHeaders(req), ...(trailer ? { Trailer: 'X-Body-Sha256' } : {}),
+  });
+  if (req.method === 'HEAD') { res.end(); return; }
+  let off = 0;
+  let i = 0;
+  const next = () => {
+    if (i === sizes.length) {
+      if (trailer) res.addTrailers({ 'X-Body-Sha256': hash.digest('hex') });
+      res.end();
+      return;
+    }
+    const n = sizes[i++].n;
+    const start = off % 256;
+    off += n;
+    hash.update(PATTERN.subarray(start, start + n));
+    res.write(PATTERN.subarray(start, start + n));
+    setTimeout(next, 5); // separate writes: separate chunks on the wire
+  };
+  res.on('close', () => { i = sizes.length; });
+  next();
+}
+
+// /until-close?bytes=N: HTTP/1.1 200 without Content-Length or Transfer-Encoding, N pattern bytes,
+// then the connection is closed (the only end such a body has).
+function untilClose(req, res, url) {
+  const p = parseCount(url.searchParams.get('bytes') ?? '0', 'bytes', 16 * 1024 * 1024);
+  if (p.error) { badRequest(res, p.error); return; }
+  const head = `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nX-Upstream-Replica: ${name}\r\n`
+    + `X-Upstream-Conn: ${req.socket.agConnId}\r\n\r\n`;
+  const body = Buffer.alloc(req.method === 'HEAD' ? 0 : p.n);
+  for (let i = 0; i < body.length; i += 1) body[i] = i & 0xff; // eslint-disable-line no-bitwise
+  req.socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}
+
+// /cut?bytes=N&send=M[&chunked=1]: announces N bytes (Content-Length, or chunked), sends M of
+// them, then drops the connection.
+function cut(req, res, url) {
+  const total = parseCount(url.searchParams.get('bytes') ?? '1000', 'bytes', 16 * 1024 * 1024);
+  const send = parseCount(url.searchParams.get('send') ?? '10', 'send', 16 * 1024 * 1024);
+  for (const p of [total, send]) if (p.error) { badRequest(res, p.error); return; }
+  const headers = { 'Content-Type': 'application/octet-stream', ...framingHeaders(req) };
+  if (url.searchParams.get('chunked') !== '1') headers['Content-Length'] = total.n;
+  res.writeHead(200, headers);
+  const body = Buffer.alloc(Math.min(send.n, total.n));
+  for (let i = 0; i < body.length; i += 1) body[i] = i & 0xff; // eslint-disable-line no-bitwise
+  res.write(body, () => setTimeout(() => res.socket?.destroy(), 20));
 }
 
 function handle(req, res) {
@@ -256,6 +321,34 @@ function handle(req, res) {
       const t = setTimeout(() => sendJson(res, 200, { replica: name, delayed_ms: p.n }, { 'X-Upstream-Replica': name }), p.n);
       res.on('close', () => clearTimeout(t));
     });
+  } else if (rawPath === '/chunks') {
+    count('framing');
+    drain(req, () => chunks(req, res, url));
+  } else if (rawPath === '/until-close') {
+    count('framing');
+    drain(req, () => untilClose(req, res, url));
+  } else if (rawPath === '/early-hints') {
+    count('framing');
+    drain(req, () => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      if (url.searchParams.get('twice') === '1') res.writeEarlyHints({ link: '</app.js>; rel=preload; as=script' });
+      sendJson(res, 200, { replica: name, early_hints: true }, framingHeaders(req));
+    });
+  } else if (rawPath === '/big-head') {
+    count('framing');
+    const p = parseCount(url.searchParams.get('bytes') ?? '0', 'bytes', 1024 * 1024);
+    drain(req, () => {
+      if (p.error) { badRequest(res, p.error); return; }
+      sendJson(res, 200, { replica: name }, { ...framingHeaders(req), 'X-Big': 'b'.repeat(p.n) });
+    });
+  } else if (rawPath === '/cut') {
+    count('framing');
+    drain(req, () => cut(req, res, url));
+  } else if (rawPath === '/reject') {
+    count('framing');
+    // answers at once without reading the request body, as a server refusing an upload does
+    const code = /^[4-5][0-9][0-9]$/.test(url.searchParams.get('status') ?? '') ? Number(url.searchParams.get('status')) : 413;
+    sendJson(res, code, { replica: name, status: code }, { ...framingHeaders(req), Connection: 'close' });
   } else {
     count('echo');
     echo(req, res, rawPath, rawQuery);
@@ -276,6 +369,11 @@ const server = http.createServer({
     if (!res.headersSent) sendJson(res, 500, { error: 'internal error', replica: name });
     else res.destroy();
   }
+});
+server.on('connection', (socket) => {
+  connSeq += 1;
+  socket.agConnId = connSeq; // eslint-disable-line no-param-reassign
+  stats.connections += 1;
 });
 server.on('clientError', (err, socket) => {
   if (socket.writable && err.code !== 'ECONNRESET') {
