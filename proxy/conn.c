@@ -89,7 +89,7 @@ static bool ag_cconn_buf_grow(struct ag_cconn *c, size_t max)
     }
     if (c->cap >= max + 1024)
         return false;
-    size_t cap = (size_t)c->cap * 4;
+    size_t cap = c->cap < AG_IOBUF ? AG_IOBUF * 4 : (size_t)c->cap * 4;
     if (cap > max + 1024)
         cap = max + 1024;
     char *b = malloc(cap);

@@ -34,15 +34,20 @@ uint64_t ag_loop_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* A pooled buffer's first bytes link it to the next one while it is free. */
+struct ag_free_buf {
+    struct ag_free_buf *next;
+};
+
 char *ag_loop_buf_get(struct ag_loop *l)
 {
-    char *b = l->free_bufs;
-    if (b) {
-        memcpy(&l->free_bufs, b, sizeof(char *));
+    struct ag_free_buf *f = l->free_bufs;
+    if (f) {
+        l->free_bufs = f->next;
         l->n_free_bufs--;
-        return b;
+        return (char *)f;
     }
-    b = malloc(AG_IOBUF);
+    char *b = malloc(AG_IOBUF);
     if (!b)
         abort();
     return b;
@@ -56,8 +61,9 @@ void ag_loop_buf_put(struct ag_loop *l, char *b)
         free(b);
         return;
     }
-    memcpy(b, &l->free_bufs, sizeof(char *));
-    l->free_bufs = b;
+    struct ag_free_buf *f = (struct ag_free_buf *)(void *)b; /* malloc'd: aligned for it */
+    f->next = l->free_bufs;
+    l->free_bufs = f;
     l->n_free_bufs++;
 }
 

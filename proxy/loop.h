@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "conf/config.h"
@@ -59,6 +60,7 @@ struct ag_outq {
 
 struct ag_loop;
 struct ag_req;
+struct ag_free_buf;
 
 struct ag_cconn {
     struct ag_ev ev;
@@ -176,7 +178,7 @@ struct ag_loop {
     struct ag_uconn *uconns;
     struct ag_uconn *idle[AG_POOL_MAX];
     int n_idle[AG_POOL_MAX];
-    char *free_bufs; /* pooled AG_IOBUF buffers, linked through their first bytes */
+    struct ag_free_buf *free_bufs; /* pooled AG_IOBUF buffers, linked through their first bytes */
     int n_free_bufs;
     struct ag_req *free_reqs;
     int n_free_reqs;
@@ -264,7 +266,7 @@ static inline void ag_outq_add(struct ag_outq *q, const void *p, size_t n)
 {
     if (n == 0)
         return;
-    q->v[q->n].iov_base = (void *)(uintptr_t)p;
+    memcpy(&q->v[q->n].iov_base, &p, sizeof(p)); /* iovec wants void *; nothing writes through it */
     q->v[q->n].iov_len = n;
     q->n++;
     q->total += n;

@@ -517,6 +517,10 @@ void ag_req_begin(struct ag_req *r)
         ag_req_respond(r, &resp);
         return;
     }
+    if (!g.id) { /* an allowed decision always names the identity */
+        ag_req_error(r, 500, "internal", "the request could not be forwarded");
+        return;
+    }
     ag_req_prepare(r, g.id);
     r->phase = AG_R_UPSTREAM;
     struct ag_cconn *c = r->c;

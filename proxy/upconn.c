@@ -451,7 +451,9 @@ static bool ag_up_grow(struct ag_req *r)
 {
     if (r->dcap >= AG_UP_HEAD_MAX)
         return false;
-    size_t cap = (size_t)r->dcap * 2 > AG_UP_HEAD_MAX ? AG_UP_HEAD_MAX : (size_t)r->dcap * 2;
+    size_t cap = r->dcap < AG_IOBUF ? AG_IOBUF * 2 : (size_t)r->dcap * 2;
+    if (cap > AG_UP_HEAD_MAX)
+        cap = AG_UP_HEAD_MAX;
     char *b = malloc(cap);
     if (!b)
         abort();
