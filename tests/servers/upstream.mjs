@@ -252,6 +252,25 @@ function untilClose(req, res, url) {
   req.socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
 }
 
+// /extra?delay_ms=N: a misbehaving replica. Answers 200 "hello" (Content-Length 5), then, N ms
+// later on the same connection, a second answer nobody asked for ("X-Poison: 1") and keeps the
+// connection open: a proxy that reused this connection would hand that to the next request.
+function extraAnswer(req, url) {
+  const p = parseCount(url.searchParams.get('delay_ms') ?? '0', 'delay_ms', 10000);
+  const delay = p.error ? 0 : p.n;
+  const s = req.socket;
+  const first = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-Upstream-Replica: ${name}\r\n`
+    + `X-Upstream-Conn: ${s.agConnId}\r\n\r\nhello`;
+  const poison = `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 18\r\nX-Poison: 1\r\n\r\n{"poisoned":true}\n`;
+  if (delay === 0) {
+    s.write(first + poison);
+  } else {
+    s.write(first);
+    const t = setTimeout(() => { if (!s.destroyed) s.write(poison); }, delay);
+    s.once('close', () => clearTimeout(t));
+  }
+}
+
 // /cut?bytes=N&send=M[&chunked=1]: announces N bytes (Content-Length, or chunked), sends M of
 // them, then drops the connection.
 function cut(req, res, url) {
@@ -344,6 +363,9 @@ function handle(req, res) {
   } else if (rawPath === '/cut') {
     count('framing');
     drain(req, () => cut(req, res, url));
+  } else if (rawPath === '/extra') {
+    count('framing');
+    drain(req, () => extraAnswer(req, url));
   } else if (rawPath === '/reject') {
     count('framing');
     // answers at once without reading the request body, as a server refusing an upload does

@@ -10,9 +10,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import tls from 'node:tls';
+import { execFileSync } from 'node:child_process';
 
 import {
-  AIRGATE, baseConfig, mintToken, procMem, sleep, startAirgate, startIdp, startUpstream, tmpDir, waitFor,
+  AIRGATE, baseConfig, hasOpenssl, mintToken, procMem, sleep, startAirgate, startIdp, startUpstream, tmpDir, waitFor,
 } from './lib.mjs';
 
 const SAN = process.env.AG_SANITIZE === '1';
@@ -37,17 +39,19 @@ const get = (p, extra = '') => `GET ${p} HTTP/1.1\r\nHost: front.test\r\n${auth(
 
 // A raw client connection that reads HTTP/1.1 answers exactly as framed on the wire.
 class Raw {
-  constructor(port) {
+  constructor(port, { secure = false } = {}) {
     this.head = Buffer.alloc(0);
     this.parts = []; // arrived since buf was last looked at (no copying per packet)
     this.closed = false;
     this.wake = null;
-    this.sock = net.connect(port, '127.0.0.1');
+    this.sock = secure
+      ? tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false })
+      : net.connect(port, '127.0.0.1');
     this.sock.on('data', (d) => { this.parts.push(d); this.notify(); });
     this.sock.on('error', (e) => { this.error = e; });
     this.sock.on('close', () => { this.closed = true; this.notify(); });
     this.ready = new Promise((resolve, reject) => {
-      this.sock.once('connect', resolve);
+      this.sock.once(secure ? 'secureConnect' : 'connect', resolve);
       this.sock.once('error', reject);
     });
   }
@@ -145,8 +149,8 @@ class Raw {
   }
 }
 
-async function raw(port) {
-  const c = new Raw(port);
+async function raw(port, opts) {
+  const c = new Raw(port, opts);
   await c.ready;
   return c;
 }
@@ -195,11 +199,48 @@ test('20 pipelined GETs in one write are answered in order; the connection stays
       assert.equal(j.method, kind(i));
       assert.equal(j.body_bytes, kind(i) === 'POST' ? 5 : 0);
     }
+    // heads larger than the pooled 16 KiB read buffer, pipelined between small ones
+    const cookie = `Cookie: big=${'c'.repeat(30000)}\r\n`;
+    c.write(get('/pipe/big1', cookie) + get('/pipe/small1') + get('/pipe/big2', cookie) + get('/pipe/small2'));
+    for (const name of ['big1', 'small1', 'big2', 'small2']) {
+      const r = await c.response();
+      assert.equal(r.status, 200, name);
+      const j = JSON.parse(r.body);
+      assert.equal(j.path, `/pipe/${name}`);
+      const ck = j.headers.find(([k]) => k.toLowerCase() === 'cookie');
+      assert.equal(ck ? ck[1].length : 0, name.startsWith('big') ? 30004 : 0, `${name}: its own Cookie header`);
+    }
     c.write(get('/pipe/after'));
     const r = await c.response();
     assert.equal(r.status, 200);
     assert.equal(JSON.parse(r.body).path, '/pipe/after');
     assert.equal(c.closed, false, 'still open');
+  } finally { c.close(); }
+});
+
+test('pipelined requests behind a large streamed answer wait their turn, in one write or sent meanwhile', async () => {
+  const n = 3 * 1024 * 1024;
+  const c = await raw(ag.port);
+  try {
+    c.write(get(`/bytes/${n}`) + get('/behind/1') + `HEAD /bytes/100 HTTP/1.1\r\nHost: front.test\r\n${auth()}\r\n` + get('/chunks?sizes=100,200'));
+    const big = await c.response({ timeoutMs: 20000 });
+    assert.equal(big.status, 200);
+    assert.equal(big.body.length, n);
+    assert.ok(patternOk(big.body.subarray(n - 4096), n - 4096));
+    assert.equal(JSON.parse((await c.response()).body).path, '/behind/1');
+    const h = await c.response({ head: true });
+    assert.equal(h.status, 200);
+    const ch = await c.response();
+    assert.equal(ch.body.length, 300);
+    // the next request arrives while the client is not reading the big answer
+    c.sock.pause();
+    c.write(get(`/bytes/${n}`));
+    await sleep(200);
+    c.write(get('/behind/2'));
+    await sleep(200);
+    c.sock.resume();
+    assert.equal((await c.response({ timeoutMs: 20000 })).body.length, n);
+    assert.equal(JSON.parse((await c.response()).body).path, '/behind/2');
   } finally { c.close(); }
 });
 
@@ -220,6 +261,30 @@ test('Expect: 100-continue: 100 before the body, the upstream gets it all; unaut
     // no Expect reaches the upstream (it is hop-by-hop in effect: airgate answered it)
     assert.equal(j.headers.filter(([k]) => k.toLowerCase() === 'expect').length, 0, JSON.stringify(j.headers));
   } finally { c.close(); }
+
+  // a chunked body after the 100
+  const e = await raw(ag.port);
+  try {
+    e.write(`POST /upload-chunked HTTP/1.1\r\nHost: front.test\r\n${auth()}Accept: application/json\r\n`
+      + 'Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n');
+    assert.equal((await e.response({ timeoutMs: 3000 })).status, 100);
+    e.write(`${body.length.toString(16)}\r\n`);
+    e.write(body);
+    e.write('\r\n0\r\n\r\n');
+    const r = await e.response();
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).body_sha256, crypto.createHash('sha256').update(body).digest('hex'));
+  } finally { e.close(); }
+
+  // declared larger than server.max_body_bytes (10 MiB by default): 413, no 100
+  const f = await raw(ag.port);
+  try {
+    f.write(`POST /upload HTTP/1.1\r\nHost: front.test\r\n${auth()}Accept: application/json\r\n`
+      + `Content-Length: ${64 * 1024 * 1024}\r\nExpect: 100-continue\r\n\r\n`);
+    const r = await f.response({ timeoutMs: 3000 });
+    assert.equal(r.status, 413);
+    assert.equal(JSON.parse(r.body).error, 'payload_too_large');
+  } finally { f.close(); }
 
   const d = await raw(ag.port);
   try {
@@ -403,6 +468,78 @@ test('an upstream head over 64 KiB is a 502 JSON; an upstream cut mid-body cuts 
   assert.equal(after.status, 200);
   assert.equal((await after.json()).path, '/still-serving');
   assert.equal(ag.proc.exitCode, null);
+});
+
+test('a client leaving mid-answer: that upstream connection is dropped, never reused with bytes left in it', async () => {
+  const sizes = Array(64).fill(32768).join(','); // 2 MiB in 64 chunks, 5 ms apart
+  const c = await raw(ag.port);
+  let cutConn;
+  try {
+    c.write(get(`/chunks?sizes=${sizes}`));
+    await c.until(() => c.buf.indexOf('\r\n\r\n') !== -1 && c.buf.length > 100000);
+    const head = c.buf.subarray(0, c.buf.indexOf('\r\n\r\n')).toString('latin1');
+    cutConn = Number(/X-Upstream-Conn: (\d+)/i.exec(head)[1]);
+  } finally { c.close(); }
+  await sleep(100);
+  for (let i = 0; i < 10; i++) {
+    const r = await fetch(`${ag.url}/after-abort/${i}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+    assert.equal(r.status, 200);
+    const j = await r.json();
+    assert.equal(j.path, `/after-abort/${i}`);
+    assert.notEqual(j.connection, cutConn, 'the half-read upstream connection is not in the pool');
+  }
+});
+
+test('an upstream connection that sent more than the answer is never reused (no answer for the wrong request)', async () => {
+  const c = await raw(ag.port);
+  try {
+    for (const delay of [0, 100]) {
+      c.write(get(`/extra?delay_ms=${delay}`));
+      const r = await c.response();
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'hello');
+      await sleep(delay + 200); // the unrequested answer has arrived on the (idle) upstream connection
+      for (let i = 0; i < 5; i++) {
+        c.write(get(`/after-extra/${delay}/${i}`));
+        const a = await c.response();
+        assert.equal(a.headers['x-poison'], undefined, `delay ${delay}: request ${i} got the unrequested answer`);
+        assert.equal(JSON.parse(a.body).path, `/after-extra/${delay}/${i}`);
+      }
+    }
+  } finally { c.close(); }
+});
+
+test('over TLS: pipelining, 100-continue and large bodies both ways on one connection', { skip: hasOpenssl() ? false : 'openssl not installed' }, async () => {
+  const dir = tmpDir();
+  const key = path.join(dir, 'tls.key'); const crt = path.join(dir, 'tls.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  const sec = await startAirgate(baseConfig(idp, [up.url], { tls: { cert_file: crt, key_file: key }, server: { threads: 1 }, log: { level: 'warn' } }));
+  const c = await raw(sec.port, { secure: true });
+  try {
+    // 20 requests in one write: TLS records OpenSSL has decrypted are invisible to epoll
+    let batch = '';
+    for (let i = 0; i < 20; i++) batch += get(`/tls/${i}`);
+    c.write(batch);
+    for (let i = 0; i < 20; i++) assert.equal(JSON.parse((await c.response()).body).path, `/tls/${i}`);
+    const body = crypto.randomBytes(2 * 1024 * 1024);
+    c.write(`PUT /tls/up HTTP/1.1\r\nHost: front.test\r\n${auth()}Accept: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    assert.equal((await c.response()).status, 100);
+    c.write(body);
+    const u = JSON.parse((await c.response({ timeoutMs: 20000 })).body);
+    assert.equal(u.body_bytes, body.length);
+    assert.equal(u.body_sha256, crypto.createHash('sha256').update(body).digest('hex'));
+    const n = 5 * 1024 * 1024;
+    c.write(get(`/bytes/${n}`) + get('/tls/last'));
+    const d = await c.response({ timeoutMs: 20000 });
+    assert.equal(d.body.length, n);
+    assert.ok(patternOk(d.body.subarray(n - 65536), n - 65536));
+    assert.equal(JSON.parse((await c.response()).body).path, '/tls/last');
+  } finally {
+    c.close();
+    assert.equal((await sec.stop()).code, 0);
+  }
 });
 
 test('a second airgate on the same fixed port fails with "address in use" and exit 1', async () => {
