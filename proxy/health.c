@@ -215,7 +215,7 @@ static size_t ag_health_discard(char *d, size_t s, size_t n, void *u)
 }
 
 static bool ag_health_check_one(struct ag_health *h, struct ag_replica *r,
-                                const struct ag_config *cfg)
+                                const struct ag_config *cfg, char *why, size_t why_len)
 {
     CURL *e = h->easy[r->index];
     if (!e) {
@@ -238,13 +238,20 @@ static bool ag_health_check_one(struct ag_health *h, struct ag_replica *r,
     curl_easy_setopt(e, CURLOPT_USERAGENT, "airgate-health/" AG_VERSION);
     if (cfg->upstreams.ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->upstreams.ca_file);
+    char detail[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, detail);
     CURLcode rc = curl_easy_perform(e);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
     long code = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
     bool ok = rc == CURLE_OK && code >= 200 && code < 400;
-    if (!ok)
-        ag_log(AG_LOG_DEBUG, NULL, "health check %s failed: %s (HTTP %ld)", url,
-               rc == CURLE_OK ? "bad status" : curl_easy_strerror(rc), code);
+    if (!ok) {
+        if (rc == CURLE_OK)
+            snprintf(why, why_len, "HTTP %ld from %s", code, hp);
+        else
+            snprintf(why, why_len, "%s", detail[0] ? detail : curl_easy_strerror(rc));
+        ag_log(AG_LOG_DEBUG, NULL, "health check %s failed: %s", url, why);
+    }
     return ok;
 }
 
@@ -273,10 +280,11 @@ static void *ag_health_main(void *arg)
             struct ag_replica *r = &pool->slots[i];
             if (!atomic_load(&r->in_use))
                 continue;
-            bool ok = ag_health_check_one(h, r, cfg);
+            char why[CURL_ERROR_SIZE + 64] = "";
+            bool ok = ag_health_check_one(h, r, cfg, why, sizeof(why));
             if (ag_pool_observe(pool, r, ok))
-                ag_log(ok ? AG_LOG_INFO : AG_LOG_WARN, NULL, "upstream %s is now %s", r->label,
-                       ok ? "healthy" : "unhealthy");
+                ag_log(ok ? AG_LOG_INFO : AG_LOG_WARN, NULL, "upstream %s is now %s%s%s", r->label,
+                       ok ? "healthy" : "unhealthy", ok ? "" : ": ", ok ? "" : why);
         }
         long interval = cfg->upstreams.health_interval_s > 0 ? cfg->upstreams.health_interval_s : 5;
         ag_runtime_unref(rt);

@@ -242,7 +242,7 @@ void ag_req_upstream_line(struct ag_req *r, const struct ag_replica *rep, const 
     ag_sb_str(&b, rep->prefix);
     ag_sb_put(&b, r->fwd_target, tl);
     ag_sb_str(&b, " HTTP/1.1\r\n");
-    if (!r->req.host || !*r->req.host || !ag_http_header_get(&r->req, "Host"))
+    if (!ag_http_header_get(&r->req, "Host")) /* HTTP/1.0 clients may send none */
         ag_sb_hdr(&b, "Host", rep->hosthdr);
     *out = b.p;
     *len = b.len;

@@ -59,6 +59,12 @@ static ssize_t ag_uconn_io_writev(struct ag_uconn *u, const struct iovec *v, int
     return k;
 }
 
+/* A fresh connection whose TLS handshake never finished failed to connect (ejects). */
+static bool ag_uconn_handshake_failed(const struct ag_uconn *u)
+{
+    return u->tls && !u->reused && !ag_tls_established(u->tls);
+}
+
 static const char *ag_uconn_io_error(struct ag_uconn *u)
 {
     return u->tls ? ag_tls_error(u->tls) : strerror(errno);
@@ -275,7 +281,7 @@ static bool ag_uconn_flush(struct ag_uconn *u)
             char msg[200];
             snprintf(msg, sizeof(msg), "%s: write failed: %s", u->replica->label,
                      ag_uconn_io_error(u));
-            ag_up_failed(r, AG_UF_PROTOCOL, msg);
+            ag_up_failed(r, ag_uconn_handshake_failed(u) ? AG_UF_CONNECT : AG_UF_PROTOCOL, msg);
             return false;
         }
         ag_outq_advance(q, (size_t)k);
@@ -529,7 +535,7 @@ static void ag_uconn_read(struct ag_uconn *u)
                 char msg[200];
                 snprintf(msg, sizeof(msg), "%s: %s", u->replica->label,
                          k == 0 ? "closed the connection without an answer" : ag_uconn_io_error(u));
-                ag_up_failed(r, AG_UF_PROTOCOL, msg);
+                ag_up_failed(r, ag_uconn_handshake_failed(u) ? AG_UF_CONNECT : AG_UF_PROTOCOL, msg);
                 return;
             }
             const char *why = "upstream closed the connection";

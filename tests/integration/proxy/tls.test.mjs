@@ -108,6 +108,12 @@ test('https upstreams are verified against upstreams.ca_file', { skip }, async (
     assert.deepEqual(await ok.json(), { tls: true, path: '/secure', user: 'admin' });
     const bad = await fetch(`${untrusted.url}/secure`, { headers: { authorization: `Bearer ${token}` } });
     assert.ok(bad.status === 502 || bad.status === 503, `unverifiable upstream gives ${bad.status}`);
+    // the reason is logged, and a replica whose certificate does not verify is ejected like one
+    // that refuses connections
+    // whichever notices first (the health check or the request) logs why, and the replica is
+    // taken out of the pool
+    assert.ok(untrusted.lines.some((l) => /certificate (verify failed|problem)/.test(l) && /unhealthy|ejected|upstream failed/.test(l)),
+      untrusted.lines.slice(-5).join('\n'));
   } finally {
     assert.equal((await trusted.stop()).code, 0);
     assert.equal((await untrusted.stop()).code, 0);
