@@ -339,6 +339,15 @@ test('HTTP/1.0 clients: keep-alive only when asked; a chunked upstream answer ar
     assert.equal(r3.body.length, 20107);
     assert.ok(patternOk(r3.body), 'de-chunked bytes intact (no chunk-size lines inside)');
   } finally { b.close(); }
+
+  // Expect from an HTTP/1.0 client is ignored (RFC 9110 10.1.1): no 100, the body is read as sent
+  const e = await raw(ag.port);
+  try {
+    e.write(`POST /one-oh/expect HTTP/1.0\r\n${auth()}Accept: application/json\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello`);
+    const r = await e.response();
+    assert.equal(r.status, 200, r.rawHead);
+    assert.equal(JSON.parse(r.body).body_bytes, 5);
+  } finally { e.close(); }
 });
 
 test('an absolute-form target is forwarded in origin form', async () => {
@@ -680,7 +689,8 @@ test('after an early upstream answer, leftover body bytes are never parsed as a 
       const r = await a.response({ timeoutMs: 8000 });
       assert.ok([413, 502].includes(r.status), r.rawHead); // 502: see the todo test above
       assert.equal(r.complete, true);
-      await a.until(() => a.buf.length > 0, 3000);
+      // airgate closes at once (shutdown after the answer) or keeps the connection
+      await a.until(() => a.buf.length > 0, 500);
       assert.equal(a.buf.length, 0, `nothing after the answer: ${a.buf.toString('latin1').slice(0, 100)}`);
       if (a.closed) {
         outcomes.push(`${r.status}+closed`);
@@ -705,7 +715,7 @@ test('after an early upstream answer, leftover body bytes are never parsed as a 
     const r = await b.response({ timeoutMs: 5000 });
     assert.equal(r.status, 413);
     b.write(smuggled);
-    await b.until(() => b.buf.length > 0, 2500);
+    await b.until(() => b.buf.length > 0, 1500);
     assert.equal(b.buf.length, 0, `no second answer: ${b.buf.toString('latin1').slice(0, 100)}`);
     assert.equal(b.closed, true, 'closed (airgate cannot tell where the next request would start)');
   } finally { b.close(); }
