@@ -218,6 +218,35 @@ test('20 pipelined GETs in one write are answered in order; the connection stays
   } finally { c.close(); }
 });
 
+test('pipelining: a failed request in the middle is answered in place; nothing after Connection: close is served', async () => {
+  const echoes = async () => (await upStats()).by_kind.echo || 0;
+  const c = await raw(ag.port);
+  try {
+    c.write(get('/mid/1') + get('/big-head?bytes=70000') + get('/mid/2') + get('/status/404') + get('/mid/3', 'Connection: close\r\n'));
+    assert.equal(JSON.parse((await c.response()).body).path, '/mid/1');
+    assert.equal((await c.response()).status, 502, 'the oversized upstream head, in its place');
+    assert.equal(JSON.parse((await c.response()).body).path, '/mid/2');
+    assert.equal((await c.response()).status, 404);
+    const last = await c.response();
+    assert.equal(JSON.parse(last.body).path, '/mid/3');
+    assert.match(last.headers.connection, /close/i);
+    await c.until(() => false, 2000);
+    assert.equal(c.closed, true);
+  } finally { c.close(); }
+  const e0 = await echoes();
+  const d = await raw(ag.port);
+  try {
+    d.write(get('/close/1', 'Connection: close\r\n') + get('/close/never'));
+    const r = await d.response();
+    assert.equal(JSON.parse(r.body).path, '/close/1');
+    await d.until(() => false, 2000);
+    assert.equal(d.closed, true);
+    assert.equal(d.buf.length, 0, 'no answer for the request after Connection: close');
+  } finally { d.close(); }
+  await sleep(100);
+  assert.equal(await echoes(), e0 + 1, 'the request after Connection: close never reached the upstream');
+});
+
 test('pipelined requests behind a large streamed answer wait their turn, in one write or sent meanwhile', async () => {
   const n = 3 * 1024 * 1024;
   const c = await raw(ag.port);
@@ -841,6 +870,39 @@ test('HEAD keeps the upstream Content-Length and sends no body; 204 and 304 have
     c.write(get('/after-head'));
     assert.equal(JSON.parse((await c.response()).body).path, '/after-head', 'still in sync');
   } finally { c.close(); }
+});
+
+test('server.idle_timeout_s: idle keep-alive connections and stalled readers are closed; a slow upstream is not', async () => {
+  const idle = await startAirgate(baseConfig(idp, [up.url], { server: { idle_timeout_s: 1, threads: 1 }, log: { level: 'info' } }));
+  try {
+    const a = await raw(idle.port);
+    a.write(get('/idle/1'));
+    assert.equal((await a.response()).status, 200);
+    const t0 = Date.now();
+    await a.until(() => false, 4000);
+    assert.equal(a.closed, true, 'the idle connection was closed');
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 900 && ms < 3500, `closed after ${ms} ms idle (limit 1 s)`);
+
+    // waiting 2.5 s for the replica is not idleness
+    const b = await raw(idle.port);
+    b.write(get('/delay?ms=2500'));
+    const r = await b.response({ timeoutMs: 6000 });
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).delayed_ms, 2500);
+    b.close();
+
+    // a client that stops reading a large answer is cut after the idle timeout, with a log line
+    const c = await raw(idle.port);
+    c.sock.pause();
+    c.write(get(`/bytes/${64 * 1024 * 1024}`));
+    await waitFor(() => idle.lines.some((l) => l.includes('client stopped reading the answer')), { timeoutMs: 6000 });
+    c.sock.resume();
+    await c.until(() => false, 5000);
+    assert.equal(c.closed, true);
+  } finally {
+    assert.equal((await idle.stop()).code, 0);
+  }
 });
 
 test('a client not reading a 20 MiB answer does not hold up other clients on the same loop', async () => {
