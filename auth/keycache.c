@@ -333,6 +333,31 @@ enum ag_rc ag_keycache_verify(struct ag_keycache *kc, struct ag_arena *a,
     return rc;
 }
 
+enum ag_rc ag_keycache_verify_nowait(struct ag_keycache *kc, struct ag_arena *a,
+                                     const struct ag_jwt_policy *p, const char *token, size_t len,
+                                     struct ag_jwt **out, struct ag_err *err)
+{
+    struct ag_keyset *ks = ag_keycache_keys(kc);
+    if (!ks)
+        return ag_err_set(err, AG_EUPSTREAM, "no signing keys loaded yet from the issuer");
+    enum ag_rc rc = ag_jwt_verify(a, ks, p, token, len, out, err);
+    bool unknown = rc == AG_ECRYPTO && ag_keycache_kid_unknown(ks, token, len, p->max_token_bytes);
+    ag_jwks_unref(ks);
+    if (!unknown)
+        return rc;
+    pthread_mutex_lock(&kc->mu);
+    int64_t now = ag_keycache_mono();
+    bool allowed = !kc->refetched_once || now - kc->last_refetch_mono >= kc->min_refetch_s;
+    pthread_mutex_unlock(&kc->mu);
+    bool running = pthread_mutex_trylock(&kc->fetch_mu) != 0;
+    if (!running)
+        pthread_mutex_unlock(&kc->fetch_mu);
+    if (allowed || running)
+        return ag_err_set(err, AG_EAGAIN, "unknown kid: the key set must be re-fetched");
+    ag_err_prefix(err, "unknown kid, re-fetch rate-limited");
+    return rc;
+}
+
 void ag_keycache_stop(struct ag_keycache *kc)
 {
     if (!kc)

@@ -65,6 +65,13 @@ enum ag_rc ag_keycache_verify(struct ag_keycache *kc, struct ag_arena *a,
                               const struct ag_jwt_policy *p, const char *token, size_t len,
                               struct ag_jwt **out, struct ag_err *err) AG_WUR;
 
+/** ag_keycache_verify that never waits on the network: where it would re-fetch (or wait for a
+ * re-fetch in flight), it returns AG_EAGAIN and claims nothing, so the caller can run
+ * ag_keycache_verify on a thread allowed to block. */
+enum ag_rc ag_keycache_verify_nowait(struct ag_keycache *kc, struct ag_arena *a,
+                                     const struct ag_jwt_policy *p, const char *token, size_t len,
+                                     struct ag_jwt **out, struct ag_err *err) AG_WUR;
+
 /** Fetches now (SIGHUP, tests), ignoring the rate limit. Old keys are kept on failure. */
 enum ag_rc ag_keycache_refresh(struct ag_keycache *kc, struct ag_err *err) AG_WUR;
 

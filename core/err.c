@@ -79,6 +79,8 @@ const char *ag_rc_name(enum ag_rc rc)
         return "io";
     case AG_ETIMEOUT:
         return "timeout";
+    case AG_EAGAIN:
+        return "again";
     }
     return "unknown";
 }

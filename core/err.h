@@ -20,6 +20,7 @@ enum ag_rc {
     AG_ENOMEM,    /* a bounded resource is exhausted (allocation failure itself aborts) */
     AG_EIO,       /* file or socket I/O failed */
     AG_ETIMEOUT,  /* an operation ran out of time */
+    AG_EAGAIN,    /* would have to wait (network I/O): call the blocking variant elsewhere */
 };
 
 /** Message for the log, never for the client. */

@@ -115,16 +115,20 @@ static struct ag_req *ag_req_get(struct ag_loop *l)
         struct ag_arena *a = r->arena;
         memset(r, 0, sizeof(*r));
         r->arena = a;
+        r->loop = l;
+        r->px = l->px;
         return r;
     }
     r = calloc(1, sizeof(*r));
     if (!r)
         abort();
     r->arena = ag_arena_new(8192);
+    r->loop = l;
+    r->px = l->px;
     return r;
 }
 
-static void ag_req_put(struct ag_loop *l, struct ag_req *r)
+void ag_req_free(struct ag_loop *l, struct ag_req *r)
 {
     ag_runtime_unref(r->rt);
     r->rt = NULL;
@@ -175,13 +179,24 @@ static void ag_cconn_req_end(struct ag_cconn *c, bool ok)
         return;
     if (r->u)
         ag_up_detach(r, false);
+    if (r->offloaded) {
+        /* a worker still uses r: it is freed when it comes back (ag_req_resume) */
+        r->abandoned = true;
+        r->c = NULL;
+        c->req = NULL;
+        ag_log(AG_LOG_INFO, &r->lctx, "client went away while its request was being decided");
+        atomic_store_explicit(&c->loop->inflight,
+                              atomic_load_explicit(&c->loop->inflight, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
+        return;
+    }
     ag_cconn_log_request(r, ok);
     if (r->replica) {
         ag_pool_release(r->replica);
         r->replica = NULL;
     }
     c->req = NULL;
-    ag_req_put(c->loop, r);
+    ag_req_free(c->loop, r);
     atomic_store_explicit(&c->loop->inflight,
                           atomic_load_explicit(&c->loop->inflight, memory_order_relaxed) - 1,
                           memory_order_relaxed);
@@ -315,7 +330,7 @@ void ag_cconn_body_error(struct ag_cconn *c, int status, const char *why)
 }
 
 /* Decodes buffered body bytes and hands them to the upstream. */
-static void ag_cconn_feed_body(struct ag_cconn *c)
+void ag_cconn_feed_body(struct ag_cconn *c)
 {
     struct ag_req *r = c->req;
     long long max = r->rt->cfg->server.max_body_bytes;
@@ -433,10 +448,6 @@ static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
     r->keep_alive = r->head.keep_alive;
     r->body_since_ms = l->now_ms;
     ag_req_begin(r);
-    if (c->fd < 0 || c->req != r)
-        return;
-    if (r->phase == AG_R_UPSTREAM && !r->body_done)
-        ag_cconn_feed_body(c);
 }
 
 /* Answers a request whose head could not be read (431, 400, 501, 505) and closes. */

@@ -189,6 +189,7 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
         struct ag_loop *l = &f->loops[i];
         l->index = i;
         l->listen_ev.kind = AG_EV_LISTEN;
+        pthread_mutex_init(&l->done_lock, NULL);
         l->front = f;
         l->px = px;
         l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -319,6 +320,8 @@ void ag_front_free(struct ag_front *f)
             close(l->epfd);
         if (l->evfd >= 0)
             close(l->evfd);
+        if (l->thread_started)
+            pthread_mutex_destroy(&l->done_lock);
     }
     free(f->loops);
     ag_tls_ctx_unref(f->tls);

@@ -12,7 +12,7 @@
 #include "proxy/runtime.h"
 
 void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_arena *a,
-                   const struct ag_http_request *req, struct ag_gate_result *out)
+                   const struct ag_http_request *req, bool may_block, struct ag_gate_result *out)
 {
     memset(out, 0, sizeof(*out));
     const char *authz = ag_http_header_get(req, "Authorization");
@@ -37,7 +37,14 @@ void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_a
     struct ag_jwt *jwt = NULL;
     if (!ag_token_cache_get(tc, a, tok, len, (int64_t)time(NULL), gen, &jwt)) {
         struct ag_err err = {0};
-        enum ag_rc rc = ag_keycache_verify(kc, a, &rt->policy, tok, len, &jwt, &err);
+        enum ag_rc rc = may_block
+                            ? ag_keycache_verify(kc, a, &rt->policy, tok, len, &jwt, &err)
+                            : ag_keycache_verify_nowait(kc, a, &rt->policy, tok, len, &jwt, &err);
+        if (rc == AG_EAGAIN) {
+            out->again = true;
+            out->why = "needs a key set re-fetch";
+            return;
+        }
         if (rc != AG_OK) {
             out->decision = rc == AG_EUPSTREAM ? AG_DECISION_ERROR : AG_DECISION_INVALID_TOKEN;
             out->why = ag_arena_printf(a, "token rejected (%s): %s", ag_rc_name(rc), err.msg);

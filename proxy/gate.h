@@ -15,11 +15,14 @@ struct ag_gate_result {
     enum ag_decision decision;
     struct ag_identity *id; /* set for ALLOW and DENY */
     const char *why;        /* for the log (never the token) */
+    bool again;             /* not decided: needs the network (see ag_gate_check) */
 };
 
-/** Decides for req. Never fails: every problem is a decision with a reason. */
+/** Decides for req. Never fails: every problem is a decision with a reason. With may_block
+ * false, a decision that needs the network (an unknown kid to re-fetch) is not made: out->again
+ * is set instead, for the caller to decide again where blocking is allowed. */
 void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_arena *a,
-                   const struct ag_http_request *req, struct ag_gate_result *out);
+                   const struct ag_http_request *req, bool may_block, struct ag_gate_result *out);
 
 /** Fills resp with the answer for a refusal: 401 JSON + WWW-Authenticate: Bearer, 403 (HTML for
  * navigations, JSON otherwise) naming the user and the roles that would grant access, or 503

@@ -148,6 +148,38 @@ static void ag_loop_accept(struct ag_loop *l)
     }
 }
 
+void ag_loop_post(struct ag_loop *l, struct ag_req *r)
+{
+    pthread_mutex_lock(&l->done_lock);
+    r->free_next = l->done;
+    l->done = r;
+    pthread_mutex_unlock(&l->done_lock);
+    uint64_t one = 1;
+    if (write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        ag_log(AG_LOG_ERROR, NULL, "cannot wake an event loop: %s", strerror(errno));
+}
+
+/* Continues the requests workers decided, oldest first. */
+static void ag_loop_take_done(struct ag_loop *l)
+{
+    pthread_mutex_lock(&l->done_lock);
+    struct ag_req *r = l->done, *rev = NULL;
+    l->done = NULL;
+    pthread_mutex_unlock(&l->done_lock);
+    while (r) {
+        struct ag_req *next = r->free_next;
+        r->free_next = rev;
+        rev = r;
+        r = next;
+    }
+    while (rev) {
+        struct ag_req *next = rev->free_next;
+        rev->free_next = NULL;
+        ag_req_resume(rev);
+        rev = next;
+    }
+}
+
 static void ag_loop_reap_dead(struct ag_loop *l)
 {
     while (l->dead_c) {
@@ -177,6 +209,7 @@ static void ag_loop_sweep(struct ag_loop *l, uint64_t now)
 
 static void ag_loop_shutdown(struct ag_loop *l)
 {
+    ag_loop_take_done(l);
     while (l->conns)
         ag_cconn_close(l->conns, "shutting down");
     while (l->uconns)
@@ -216,6 +249,7 @@ static void *ag_loop_main(void *arg)
                 uint64_t v;
                 if (read(l->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     ag_log(AG_LOG_DEBUG, NULL, "event loop wakeup: %s", strerror(errno));
+                ag_loop_take_done(l);
                 break;
             }
             case AG_EV_CLIENT:

@@ -110,9 +110,14 @@ enum ag_rphase {
     AG_R_UPSTREAM,  /* forwarded */
 };
 
+/* What the decision step concluded. */
+enum ag_verdict { AG_V_NONE = 0, AG_V_RESPOND, AG_V_FORWARD, AG_V_AGAIN };
+
 struct ag_req {
     struct ag_arena *arena;
-    struct ag_cconn *c;
+    struct ag_loop *loop;
+    struct ag_proxy *px;
+    struct ag_cconn *c; /* never touched by a worker */
     struct ag_uconn *u;
     struct ag_runtime *rt;  /* one reference for the request */
     struct ag_h1_parser in; /* request body */
@@ -135,6 +140,13 @@ struct ag_req {
     bool client_paused;   /* not reading the client: the upstream is not taking its body */
     bool upstream_paused; /* not reading the upstream: the client is not taking the answer */
     bool continue_sent;
+    bool up_wrote;        /* some of the request reached the upstream connection */
+    bool up_write_failed; /* the upstream stopped reading the request (see upconn.c) */
+    bool offloaded;       /* a worker is deciding: the loop leaves the request alone */
+    bool abandoned;       /* the client went away while a worker decided: free on return */
+    uint8_t verdict;
+    struct ag_http_response vresp; /* AG_V_RESPOND */
+    struct ag_identity *vid;       /* AG_V_FORWARD */
     int status;
     long long body_left; /* Content-Length body bytes still to read (-1: chunked / none) */
     unsigned long long body_in, bytes_out;
@@ -185,6 +197,8 @@ struct ag_loop {
     struct ag_cconn *dead_c; /* closed this round, freed after it (events may still name them) */
     struct ag_uconn *dead_u;
     struct ag_cconn *ready; /* connections with work that no epoll event will announce */
+    pthread_mutex_t done_lock;
+    struct ag_req *done; /* decided by workers, waiting for the loop */
     uint64_t now_ms, next_sweep_ms;
     struct ag_runtime *rt; /* current runtime, refreshed per generation */
     unsigned rt_gen;
@@ -203,6 +217,10 @@ void ag_loop_watch(struct ag_loop *l, int fd, struct ag_ev *ev, uint32_t events)
 struct ag_runtime *ag_loop_runtime(struct ag_loop *l);
 const char *ag_loop_date(struct ag_loop *l);
 int ag_loop_start(struct ag_loop *l);
+/** Hands r (decided by a worker) back to its loop. Any thread. */
+void ag_loop_post(struct ag_loop *l, struct ag_req *r);
+/** Frees a request object (back to the loop's pool). Loop thread. */
+void ag_req_free(struct ag_loop *l, struct ag_req *r);
 
 /* conn.c: the client side */
 void ag_cconn_accepted(struct ag_loop *l, int fd, const struct sockaddr *sa, socklen_t len);
@@ -218,6 +236,8 @@ void ag_cconn_request_done(struct ag_cconn *c, bool ok);
 void ag_cconn_rearm(struct ag_cconn *c);
 /** Queues c to be run after this round of events (buffered input, resumed reading). */
 void ag_cconn_kick(struct ag_cconn *c);
+/** Decodes the buffered body bytes and hands them to the upstream. */
+void ag_cconn_feed_body(struct ag_cconn *c);
 /** The upstream took every queued body byte: the client may be read again. */
 void ag_cconn_body_drained(struct ag_cconn *c);
 /** The request body cannot be forwarded (too large, bad framing): answer status or close. */
@@ -242,8 +262,17 @@ void ag_loop_idle_trim(struct ag_loop *l, uint64_t now);
 
 /* request.c: the pipeline between head and forwarding */
 /** Handles a parsed request head: own endpoints, login, authentication, policy; then either
- * queues an own answer or starts forwarding. */
+ * queues an own answer or starts forwarding. Decisions that may wait on the IdP go to the
+ * decision pool (offload.h) and continue in ag_req_resume. */
 void ag_req_begin(struct ag_req *r);
+/** Decides r (login endpoints, session, bearer token, policy) into r->verdict; touches neither
+ * the connection nor the loop, so a worker may run it. With may_block false, a decision that
+ * would need the network ends as AG_V_AGAIN. */
+void ag_req_decide(struct ag_req *r, bool may_block);
+/** The decision for requests caught by a shutdown: 503. */
+void ag_req_decide_shutdown(struct ag_req *r);
+/** Continues r on its loop once a worker decided it. */
+void ag_req_resume(struct ag_req *r);
 /** Queues an own answer (status line, headers, body; HEAD without the body). */
 void ag_req_respond(struct ag_req *r, const struct ag_http_response *resp);
 /** A short JSON (or HTML for navigations) error answer. */

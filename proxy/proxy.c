@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "proxy/front.h"
 #include "proxy/health.h"
+#include "proxy/offload.h"
 #include "proxy/runtime.h"
 
 static pthread_mutex_t ag_reload_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -56,6 +57,7 @@ static void ag_proxy_log_level(const struct ag_config *cfg)
 static void ag_proxy_free_parts(struct ag_proxy *px)
 {
     ag_health_stop(px->health);
+    ag_offload_stop(px->offload); /* the loops still run: they receive the last decisions */
     ag_front_free(px->front);
     ag_token_cache_free(px->tc);
     ag_runtime_unref(px->rt);
@@ -81,6 +83,9 @@ enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct a
         goto fail;
     ag_proxy_sync_pool(px, cfg);
     rc = ag_health_start(px, &px->health, err);
+    if (rc != AG_OK)
+        goto fail;
+    rc = ag_offload_start(4, &px->offload, err);
     if (rc != AG_OK)
         goto fail;
     rc = ag_front_start(px, cfg, &px->front, err);

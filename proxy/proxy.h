@@ -17,6 +17,7 @@ struct ag_runtime;
 struct ag_token_cache;
 struct ag_front;
 struct ag_health;
+struct ag_offload;
 
 struct ag_proxy {
     pthread_mutex_t rt_lock;
@@ -25,7 +26,8 @@ struct ag_proxy {
     struct ag_pool pool;
     struct ag_token_cache *tc;
     struct ag_health *health;
-    struct ag_front *front; /* accepting */
+    struct ag_front *front;     /* accepting */
+    struct ag_offload *offload; /* decisions that may wait on the IdP */
     atomic_bool draining;
     uint16_t bound_port;
 };

@@ -18,6 +18,7 @@
 #include "proxy/gate.h"
 #include "proxy/headers.h"
 #include "proxy/loop.h"
+#include "proxy/offload.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
 
@@ -156,7 +157,9 @@ void ag_req_respond(struct ag_req *r, const struct ag_http_response *resp)
     ag_req_send(r);
 }
 
-void ag_req_error(struct ag_req *r, int status, const char *code, const char *text)
+/* The error answer, built without sending it (workers use it too). */
+static void ag_req_error_resp(struct ag_req *r, int status, const char *code, const char *text,
+                              struct ag_http_response *out)
 {
     if (!r->req.method)
         r->req.method = "-";
@@ -185,6 +188,13 @@ void ag_req_error(struct ag_req *r, int status, const char *code, const char *te
     for (size_t i = 0; i < r->extra.n_headers; i++)
         ag_http_response_add_header(r->arena, &resp, r->extra.headers[i].name,
                                     r->extra.headers[i].value);
+    *out = resp;
+}
+
+void ag_req_error(struct ag_req *r, int status, const char *code, const char *text)
+{
+    struct ag_http_response resp;
+    ag_req_error_resp(r, status, code, text, &resp);
     ag_req_respond(r, &resp);
 }
 
@@ -209,6 +219,8 @@ void ag_req_response_head(struct ag_req *r, const char **out, size_t *len)
     for (size_t i = 0; i < r->extra.n_headers; i++) /* renewed session cookies */
         ag_sb_hdr(&b, r->extra.headers[i].name, r->extra.headers[i].value);
     ag_sb_str(&b, ag_loop_date(r->c->loop));
+    if (!r->body_done)
+        r->keep_alive = false; /* an early answer: the rest of the body is never read */
     bool bodyless_status = h->status < 200 || h->status == 204 || h->status == 304;
     if (h->content_length >= 0 && h->status != 204 && !(h->status < 200)) {
         ag_sb_str(&b, "Content-Length: ");
@@ -438,45 +450,54 @@ static int ag_req_authz_count(const struct ag_http_request *req)
     return n;
 }
 
-void ag_req_begin(struct ag_req *r)
+/* ---- deciding: on the loop, or on a worker when it may wait on the IdP ---- */
+
+static void ag_req_verdict_error(struct ag_req *r, int status, const char *code, const char *text)
 {
-    struct ag_proxy *px = r->c->loop->px;
-    ag_req_id(r);
-    if (!ag_req_fill(r))
-        return;
+    ag_req_error_resp(r, status, code, text, &r->vresp);
+    r->verdict = AG_V_RESPOND;
+}
+
+static void ag_req_verdict_respond(struct ag_req *r, const struct ag_http_response *resp)
+{
+    r->vresp = *resp;
+    r->verdict = AG_V_RESPOND;
+}
+
+void ag_req_decide_shutdown(struct ag_req *r)
+{
+    r->keep_alive = false;
+    ag_req_verdict_error(r, 503, "shutting_down", "the proxy is shutting down");
+}
+
+void ag_req_decide(struct ag_req *r, bool may_block)
+{
+    struct ag_proxy *px = r->px;
     const struct ag_http_request *req = &r->req;
-    enum ag_route own = ag_endpoints_route(req->path);
-    if (own != AG_ROUTE_PROXY) {
-        r->route = own;
-        struct ag_http_response resp = {0};
-        ag_endpoints_handle(px, r->rt, r->arena, req, own, &resp);
-        ag_req_respond(r, &resp);
-        return;
-    }
-    r->route = AG_ROUTE_PROXY;
+    r->verdict = AG_V_NONE;
     if (r->rt->login) {
         /* login endpoints (under /oauth2/, Airflow's /logout/) come before authentication */
         struct ag_http_response resp = {0};
         if (ag_login_handle(r->rt->login, r->arena, req, &resp)) {
             r->route = AG_ROUTE_LOGIN;
-            ag_req_respond(r, &resp);
+            ag_req_verdict_respond(r, &resp);
             return;
         }
     }
     if (strncmp(req->path, "/oauth2/", 8) == 0) {
         r->route = AG_ROUTE_LOGIN;
-        ag_req_error(r, 404, "not_found", "no such airgate endpoint");
+        ag_req_verdict_error(r, 404, "not_found", "no such airgate endpoint");
         return;
     }
     if (ag_req_authz_count(req) > 1) {
-        ag_req_error(r, 400, "bad_request", "several Authorization headers");
+        ag_req_verdict_error(r, 400, "bad_request", "several Authorization headers");
         return;
     }
     long long max_body = r->rt->cfg->server.max_body_bytes;
     if (max_body > 0 && r->head.content_length > max_body) {
         r->keep_alive = false;
-        ag_req_error(r, 413, "payload_too_large",
-                     "the request body is larger than this server accepts");
+        ag_req_verdict_error(r, 413, "payload_too_large",
+                             "the request body is larger than this server accepts");
         return;
     }
     struct ag_gate_result g = {0};
@@ -492,7 +513,11 @@ void ag_req_begin(struct ag_req *r)
         g.id = lr.id;
         g.why = lr.why;
     } else {
-        ag_gate_check(r->rt, px->tc, r->arena, req, &g);
+        ag_gate_check(r->rt, px->tc, r->arena, req, may_block, &g);
+        if (g.again) {
+            r->verdict = AG_V_AGAIN;
+            return;
+        }
     }
     ag_metrics_decision(g.decision);
     if (g.id) {
@@ -503,27 +528,64 @@ void ag_req_begin(struct ag_req *r)
     if (g.decision != AG_DECISION_ALLOW) {
         ag_log(AG_LOG_DEBUG, &r->lctx, "refused: %s", g.why);
         if (lr.verdict == AG_LOGIN_DENY) { /* the session check built the 403 */
-            ag_req_respond(r, &r->extra);
+            ag_req_verdict_respond(r, &r->extra);
             return;
         }
         if (g.decision == AG_DECISION_NO_CREDENTIALS && r->rt->login) {
             /* login redirect (navigation) or 401 JSON; keeps cookie clears in r->extra */
             ag_login_challenge(r->rt->login, r->arena, req, &r->extra);
-            ag_req_respond(r, &r->extra);
+            ag_req_verdict_respond(r, &r->extra);
             return;
         }
         struct ag_http_response resp = r->extra; /* keeps cookie clears for a bad session */
         ag_gate_refusal(r->rt, r->arena, req, &g, &resp);
-        ag_req_respond(r, &resp);
+        ag_req_verdict_respond(r, &resp);
         return;
     }
     if (!g.id) { /* an allowed decision always names the identity */
-        ag_req_error(r, 500, "internal", "the request could not be forwarded");
+        ag_req_verdict_error(r, 500, "internal", "the request could not be forwarded");
         return;
     }
-    ag_req_prepare(r, g.id);
-    r->phase = AG_R_UPSTREAM;
+    r->vid = g.id;
+    r->verdict = AG_V_FORWARD;
+}
+
+/* True when deciding r may wait on the IdP: login endpoints, airgate's session cookies (a
+ * refresh), and navigations without credentials (the IdP reachability probe). Bearer tokens
+ * are decided on the loop; the one case that needs the network (an unknown kid) comes back as
+ * AG_V_AGAIN. */
+static bool ag_req_needs_worker(const struct ag_req *r)
+{
+    const struct ag_http_request *req = &r->req;
+    if (!r->rt->login)
+        return false;
+    const char *p = req->path;
+    if (strncmp(p, "/oauth2/", 8) == 0 || strcmp(p, "/logout") == 0 || strcmp(p, "/logout/") == 0)
+        return true;
+    const char *name =
+        r->rt->cfg->session.cookie_name ? r->rt->cfg->session.cookie_name : "_airgate";
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (strcasecmp(req->headers[i].name, "Cookie") != 0)
+            continue;
+        for (const char *c = strstr(req->headers[i].value, name); c; c = strstr(c + 1, name)) {
+            if (c[nl] == '=' || c[nl] == '_')
+                return true;
+        }
+    }
+    return !ag_http_header_get(req, "Authorization") && ag_http_is_navigation(req);
+}
+
+/* Acts on the decision, on the loop. */
+static void ag_req_conclude(struct ag_req *r)
+{
     struct ag_cconn *c = r->c;
+    if (r->verdict != AG_V_FORWARD) {
+        ag_req_respond(r, &r->vresp);
+        return;
+    }
+    ag_req_prepare(r, r->vid);
+    r->phase = AG_R_UPSTREAM;
     if (r->head.expect_continue && !r->body_done && c->off == c->len) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         ag_outq_add(&r->oq, cont, sizeof(cont) - 1);
@@ -532,4 +594,66 @@ void ag_req_begin(struct ag_req *r)
             return;
     }
     ag_up_forward(r);
+    if (c->fd >= 0 && c->req == r && r->phase == AG_R_UPSTREAM && !r->body_done)
+        ag_cconn_feed_body(c);
+}
+
+static void ag_req_offload(struct ag_req *r)
+{
+    struct ag_cconn *c = r->c;
+    r->offloaded = true;
+    if (!r->body_done) { /* the body waits until the decision is known */
+        r->client_paused = true;
+        r->pause_since_ms = c->loop->now_ms;
+    }
+    ag_offload_submit(r->px->offload, r);
+}
+
+void ag_req_resume(struct ag_req *r)
+{
+    struct ag_loop *l = r->loop;
+    r->offloaded = false;
+    if (r->abandoned) { /* the client went away meanwhile */
+        ag_req_free(l, r);
+        return;
+    }
+    struct ag_cconn *c = r->c;
+    if (r->client_paused && r->uq.total == 0) {
+        r->client_paused = false;
+        r->body_since_ms += l->now_ms - r->pause_since_ms;
+    }
+    ag_req_conclude(r);
+    if (c->fd >= 0 && c->req == r) {
+        ag_cconn_rearm(c);
+        if (c->off < c->len)
+            ag_cconn_kick(c);
+    }
+}
+
+void ag_req_begin(struct ag_req *r)
+{
+    struct ag_proxy *px = r->px;
+    ag_req_id(r);
+    if (!ag_req_fill(r))
+        return;
+    const struct ag_http_request *req = &r->req;
+    enum ag_route own = ag_endpoints_route(req->path);
+    if (own != AG_ROUTE_PROXY) {
+        r->route = own;
+        struct ag_http_response resp = {0};
+        ag_endpoints_handle(px, r->rt, r->arena, req, own, &resp);
+        ag_req_respond(r, &resp);
+        return;
+    }
+    r->route = AG_ROUTE_PROXY;
+    if (px->offload && ag_req_needs_worker(r)) {
+        ag_req_offload(r);
+        return;
+    }
+    ag_req_decide(r, !px->offload);
+    if (r->verdict == AG_V_AGAIN) {
+        ag_req_offload(r);
+        return;
+    }
+    ag_req_conclude(r);
 }

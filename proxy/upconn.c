@@ -228,6 +228,7 @@ void ag_up_detach(struct ag_req *r, bool reusable)
 /* False when the request failed (and r may be gone). */
 static bool ag_uconn_flush(struct ag_uconn *u);
 static void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg);
+static void ag_uconn_read(struct ag_uconn *u);
 
 static void ag_up_start(struct ag_req *r, struct ag_replica *rep, bool fresh)
 {
@@ -278,6 +279,20 @@ static bool ag_uconn_flush(struct ag_uconn *u)
         if (k == AG_IO_AGAIN)
             break;
         if (k <= 0) {
+            int e = errno;
+            if (!u->tls && r->up_wrote && (e == EPIPE || e == ECONNRESET)) {
+                /* the replica stopped reading the body: it has likely answered already (413
+                 * before the whole upload). Pass that answer on rather than a 502; the rest of
+                 * the body is not read, so the client connection closes after it */
+                ag_outq_reset(q);
+                r->up_write_failed = true;
+                r->keep_alive = false;
+                r->client_paused = true;
+                ag_uconn_read(u);
+                if (u->fd >= 0 && u->req == r)
+                    ag_uconn_rearm(u);
+                return false;
+            }
             char msg[200];
             snprintf(msg, sizeof(msg), "%s: write failed: %s", u->replica->label,
                      ag_uconn_io_error(u));
@@ -286,6 +301,7 @@ static bool ag_uconn_flush(struct ag_uconn *u)
         }
         ag_outq_advance(q, (size_t)k);
         r->up_since_ms = u->loop->now_ms;
+        r->up_wrote = true;
     }
     if (q->total == 0) {
         if (r->body_done)
@@ -298,6 +314,8 @@ static bool ag_uconn_flush(struct ag_uconn *u)
 
 void ag_up_body(struct ag_req *r, const char *data, size_t n, bool last)
 {
+    if (r->up_write_failed)
+        return; /* the replica answered without reading the body: the client stays paused */
     if (r->up_chunked) {
         if (n > 0) {
             ag_outq_add(&r->uq, r->upre, ag_chunk_line(r->upre, n));
