@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,8 +27,8 @@ struct ag_keycache {
     pthread_mutex_t mu;       /* guards everything below */
     pthread_cond_t cond;
     struct ag_keyset *keys;
-    uint64_t generation;
-    int64_t last_refetch_mono; /* last unknown-kid re-fetch (monotonic seconds) */
+    _Atomic uint64_t generation; /* read without the lock on the request path */
+    int64_t last_refetch_mono;   /* last unknown-kid re-fetch (monotonic seconds) */
     bool refetched_once;
     struct ag_keycache_stats st;
     bool stopping;
@@ -146,7 +147,7 @@ static enum ag_rc ag_keycache_fetch(struct ag_keycache *kc, struct ag_err *err)
     pthread_mutex_lock(&kc->mu);
     struct ag_keyset *old = kc->keys;
     kc->keys = ks;
-    kc->generation++;
+    atomic_fetch_add_explicit(&kc->generation, 1, memory_order_release);
     kc->st.fetch_ok++;
     if (old)
         kc->st.rotations++;
@@ -241,10 +242,7 @@ struct ag_keyset *ag_keycache_keys(struct ag_keycache *kc)
 
 uint64_t ag_keycache_generation(struct ag_keycache *kc)
 {
-    pthread_mutex_lock(&kc->mu);
-    uint64_t g = kc->generation;
-    pthread_mutex_unlock(&kc->mu);
-    return g;
+    return atomic_load_explicit(&kc->generation, memory_order_acquire);
 }
 
 const struct ag_oidc_meta *ag_keycache_meta(struct ag_keycache *kc)

@@ -430,6 +430,7 @@ static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
     c->state = AG_C_BUSY;
     r->t0_us = ag_loop_now_us();
     r->rt = ag_runtime_ref(ag_loop_runtime(l));
+    r->rt_gen = l->rt_gen;
     atomic_store_explicit(&l->inflight,
                           atomic_load_explicit(&l->inflight, memory_order_relaxed) + 1,
                           memory_order_relaxed);

@@ -67,6 +67,7 @@ void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_a
     }
     out->decision = AG_DECISION_ALLOW;
     out->why = "bearer token";
+    out->exp = jwt->exp;
 }
 
 static const char *ag_gate_json(struct ag_arena *a, const char *error, const char *desc,

@@ -4,6 +4,9 @@
 #ifndef AG_PROXY_GATE_H
 #define AG_PROXY_GATE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "core/http_msg.h"
 #include "proxy/metrics.h"
 #include "rolemap/rolemap.h"
@@ -16,6 +19,7 @@ struct ag_gate_result {
     struct ag_identity *id; /* set for ALLOW and DENY */
     const char *why;        /* for the log (never the token) */
     bool again;             /* not decided: needs the network (see ag_gate_check) */
+    int64_t exp;            /* the bearer token's exp (0: none), for caches */
 };
 
 /** Decides for req. Never fails: every problem is a decision with a reason. With may_block

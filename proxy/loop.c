@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "proxy/authcache.h"
 #include "proxy/front.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
@@ -227,6 +228,11 @@ static void ag_loop_shutdown(struct ag_loop *l)
     }
     ag_runtime_unref(l->rt);
     l->rt = NULL;
+    if (l->authcache) {
+        ag_authcache_clear(l->authcache);
+        free(l->authcache);
+        l->authcache = NULL;
+    }
 }
 
 static void *ag_loop_main(void *arg)

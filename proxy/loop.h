@@ -61,6 +61,7 @@ struct ag_outq {
 struct ag_loop;
 struct ag_req;
 struct ag_free_buf;
+struct ag_authcache;
 
 struct ag_cconn {
     struct ag_ev ev;
@@ -120,6 +121,7 @@ struct ag_req {
     struct ag_cconn *c; /* never touched by a worker */
     struct ag_uconn *u;
     struct ag_runtime *rt;  /* one reference for the request */
+    unsigned rt_gen;        /* the runtime generation (px->rt_gen) it was taken at */
     struct ag_h1_parser in; /* request body */
     struct ag_h1_head head;
     struct ag_http_request req;
@@ -146,7 +148,10 @@ struct ag_req {
     bool abandoned;       /* the client went away while a worker decided: free on return */
     uint8_t verdict;
     struct ag_http_response vresp; /* AG_V_RESPOND */
-    struct ag_identity *vid;       /* AG_V_FORWARD */
+    struct ag_identity *vid;       /* AG_V_FORWARD, decided now */
+    const char *vheaders;          /* AG_V_FORWARD from the loop's bearer cache: identity block */
+    size_t vheaders_len;
+    int64_t cache_until; /* > 0: the bearer decision may be cached until then (wall clock s) */
     int status;
     long long body_left; /* Content-Length body bytes still to read (-1: chunked / none) */
     unsigned long long body_in, bytes_out;
@@ -196,7 +201,8 @@ struct ag_loop {
     int n_free_reqs;
     struct ag_cconn *dead_c; /* closed this round, freed after it (events may still name them) */
     struct ag_uconn *dead_u;
-    struct ag_cconn *ready; /* connections with work that no epoll event will announce */
+    struct ag_cconn *ready;         /* connections with work that no epoll event will announce */
+    struct ag_authcache *authcache; /* bearer decisions (authcache.h), created on first use */
     pthread_mutex_t done_lock;
     struct ag_req *done; /* decided by workers, waiting for the loop */
     uint64_t now_ms, next_sweep_ms;

@@ -8,10 +8,12 @@
 #include <time.h>
 
 #include "auth/assertion.h"
+#include "auth/keycache.h"
 #include "auth/login.h"
 #include "core/arena.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "proxy/authcache.h"
 #include "proxy/cidr.h"
 #include "proxy/endpoints.h"
 #include "proxy/front.h"
@@ -317,6 +319,76 @@ static void ag_req_identity(struct ag_req *r, struct ag_sb *b, const struct ag_i
         ag_log(AG_LOG_WARN, &r->lctx, "no X-Airgate-Assertion for this request: %s", err.msg);
 }
 
+/* The bearer token of a request with exactly one Authorization: Bearer header, trimmed. */
+static bool ag_req_bearer(const struct ag_http_request *req, const char **tok, size_t *len)
+{
+    const char *authz = NULL;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (strcasecmp(req->headers[i].name, "Authorization") != 0)
+            continue;
+        if (authz)
+            return false;
+        authz = req->headers[i].value;
+    }
+    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0)
+        return false;
+    const char *t = authz + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    *tok = t;
+    *len = n;
+    return n > 0;
+}
+
+/* Remembers this request's bearer decision on its loop (see authcache.h). */
+static void ag_req_cache_put(struct ag_req *r, const char *block, size_t len)
+{
+    const char *tok;
+    size_t tl;
+    if (!ag_req_bearer(&r->req, &tok, &tl))
+        return;
+    struct ag_loop *l = r->loop;
+    if (!l->authcache) {
+        l->authcache = calloc(1, sizeof(*l->authcache));
+        if (!l->authcache)
+            abort();
+    }
+    ag_authcache_put(l->authcache, tok, tl, r->rt_gen, ag_keycache_generation(r->rt->keys->kc),
+                     r->cache_until, block, len, r->user, r->roles);
+}
+
+/* A bearer request this loop already decided: forwards with the cached identity block. */
+static bool ag_req_cached_bearer(struct ag_req *r)
+{
+    struct ag_loop *l = r->loop;
+    const char *tok;
+    size_t tl;
+    if (!l->authcache || strncmp(r->req.path, "/oauth2/", 8) == 0 ||
+        !ag_req_bearer(&r->req, &tok, &tl))
+        return false;
+    long long max_body = r->rt->cfg->server.max_body_bytes;
+    if (max_body > 0 && r->head.content_length > max_body)
+        return false;
+    const struct ag_authcache_entry *e =
+        ag_authcache_get(l->authcache, tok, tl, r->rt_gen, ag_keycache_generation(r->rt->keys->kc),
+                         (int64_t)time(NULL));
+    if (!e)
+        return false;
+    /* copies: the entry may be replaced while this request still runs */
+    r->vheaders = ag_arena_memdup(r->arena, e->headers, e->headers_len);
+    r->vheaders_len = e->headers_len;
+    r->user = ag_arena_strdup(r->arena, e->user);
+    r->roles = ag_arena_strdup(r->arena, e->roles);
+    r->lctx.user = r->user;
+    r->vid = NULL;
+    r->verdict = AG_V_FORWARD;
+    ag_metrics_decision(AG_DECISION_ALLOW);
+    return true;
+}
+
 /* The header block sent to every replica (the request line is per replica). */
 static void ag_req_prepare(struct ag_req *r, const struct ag_identity *id)
 {
@@ -354,7 +426,12 @@ static void ag_req_prepare(struct ag_req *r, const struct ag_identity *id)
     if (req->host)
         ag_sb_hdr(&b, "X-Forwarded-Host", req->host);
     ag_sb_hdr(&b, "X-Request-Id", r->rid);
-    ag_req_identity(r, &b, id);
+    size_t id_from = b.len;
+    if (id)
+        ag_req_identity(r, &b, id);
+    else
+        ag_sb_put(&b, r->vheaders, r->vheaders_len);
+    size_t id_to = b.len;
     bool head = strcmp(req->method, "HEAD") == 0;
     if (r->head.chunked && !head) {
         r->up_chunked = true;
@@ -367,6 +444,8 @@ static void ag_req_prepare(struct ag_req *r, const struct ag_identity *id)
     ag_sb_put(&b, "\r\n", 2);
     r->up_head = b.p;
     r->up_head_len = b.len;
+    if (id && r->cache_until > 0)
+        ag_req_cache_put(r, b.p + id_from, id_to - id_from);
     r->retry_ok = ag_req_idempotent(req->method) && !r->head.chunked && r->head.content_length <= 0;
 }
 
@@ -548,6 +627,19 @@ void ag_req_decide(struct ag_req *r, bool may_block)
     }
     r->vid = g.id;
     r->verdict = AG_V_FORWARD;
+    if (lr.verdict == AG_LOGIN_NONE && r->extra.n_headers == 0 && bearer) {
+        /* a bearer decision alone: cacheable until the token expires, and for at most a
+         * quarter of the assertion lifetime (the cached block holds an assertion the signer
+         * reuses for up to half of it) */
+        int64_t now = (int64_t)time(NULL);
+        int64_t until =
+            now + (r->rt->signer
+                       ? (r->rt->cfg->assertion.ttl_s > 0 ? r->rt->cfg->assertion.ttl_s : 60) / 4
+                       : 60);
+        if (g.exp > 0 && g.exp < until)
+            until = g.exp;
+        r->cache_until = until > now ? until : 0;
+    }
 }
 
 /* True when deciding r may wait on the IdP: login endpoints, airgate's session cookies (a
@@ -648,6 +740,10 @@ void ag_req_begin(struct ag_req *r)
     r->route = AG_ROUTE_PROXY;
     if (px->offload && ag_req_needs_worker(r)) {
         ag_req_offload(r);
+        return;
+    }
+    if (ag_req_cached_bearer(r)) {
+        ag_req_conclude(r);
         return;
     }
     ag_req_decide(r, !px->offload);
