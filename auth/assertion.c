@@ -412,6 +412,15 @@ static enum ag_rc ag_assertion_payload(const struct ag_assertion_signer *s,
     return rc;
 }
 
+/* SHA-256 fetched once: an implicit fetch per signature costs more than the hash. */
+static EVP_MD *ag_assertion_sha256;
+static pthread_once_t ag_assertion_md_once = PTHREAD_ONCE_INIT;
+
+static void ag_assertion_md_init(void)
+{
+    ag_assertion_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 /* ECDSA gives DER (SEQUENCE of r, s); JWS wants r || s, each 32 bytes big-endian. */
 static enum ag_rc ag_assertion_es256(EVP_PKEY *pkey, const char *data, size_t len, uint8_t rs[64],
                                      struct ag_err *err)
@@ -421,7 +430,9 @@ static enum ag_rc ag_assertion_es256(EVP_PKEY *pkey, const char *data, size_t le
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     ECDSA_SIG *sig = NULL;
     enum ag_rc rc = AG_OK;
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey) != 1 ||
+    pthread_once(&ag_assertion_md_once, ag_assertion_md_init);
+    const EVP_MD *sha256 = ag_assertion_sha256 ? ag_assertion_sha256 : EVP_sha256();
+    if (!md || EVP_DigestSignInit(md, NULL, sha256, NULL, pkey) != 1 ||
         EVP_DigestSign(md, der, &derlen, (const unsigned char *)data, len) != 1) {
         rc = ag_assertion_ossl_err(err, AG_ECRYPTO, "assertion: signing failed");
         goto out;
