@@ -8,6 +8,7 @@
 #include "auth/token_cache.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "proxy/front.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
@@ -80,9 +81,12 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
                            "airgate_token_cache_misses_total %llu\n"
                            "# HELP airgate_inflight_requests Requests being served.\n"
                            "# TYPE airgate_inflight_requests gauge\n"
-                           "airgate_inflight_requests %d\n",
+                           "airgate_inflight_requests %d\n"
+                           "# HELP airgate_open_connections Client connections open.\n"
+                           "# TYPE airgate_open_connections gauge\n"
+                           "airgate_open_connections %d\n",
                            (unsigned long long)ts.hits, (unsigned long long)ts.misses,
-                           ag_proxy_inflight(px));
+                           ag_proxy_inflight(px), ag_front_connections(px->front));
     return rc;
 }
 
