@@ -291,18 +291,32 @@ static bool ag_keycache_refetch_allowed(struct ag_keycache *kc)
     return ok;
 }
 
-enum ag_rc ag_keycache_verify(struct ag_keycache *kc, struct ag_arena *a,
-                              const struct ag_jwt_policy *p, const char *token, size_t len,
-                              struct ag_jwt **out, struct ag_err *err)
+/* Verifies against the current keys. When the token names a kid the set lacks, *stale keeps a
+ * reference to that set (for the caller to compare with a newer one), else it is NULL. */
+static enum ag_rc ag_keycache_try(struct ag_keycache *kc, struct ag_arena *a,
+                                  const struct ag_jwt_policy *p, const char *token, size_t len,
+                                  struct ag_jwt **out, struct ag_err *err, struct ag_keyset **stale)
 {
+    *stale = NULL;
     struct ag_keyset *ks = ag_keycache_keys(kc);
     if (!ks)
         return ag_err_set(err, AG_EUPSTREAM, "no signing keys loaded yet from the issuer");
     enum ag_rc rc = ag_jwt_verify(a, ks, p, token, len, out, err);
-    if (rc != AG_ECRYPTO || !ag_keycache_kid_unknown(ks, token, len, p->max_token_bytes)) {
+    if (rc == AG_ECRYPTO && ag_keycache_kid_unknown(ks, token, len, p->max_token_bytes))
+        *stale = ks;
+    else
         ag_jwks_unref(ks);
+    return rc;
+}
+
+enum ag_rc ag_keycache_verify(struct ag_keycache *kc, struct ag_arena *a,
+                              const struct ag_jwt_policy *p, const char *token, size_t len,
+                              struct ag_jwt **out, struct ag_err *err)
+{
+    struct ag_keyset *ks = NULL;
+    enum ag_rc rc = ag_keycache_try(kc, a, p, token, len, out, err, &ks);
+    if (!ks)
         return rc;
-    }
     if (!ag_keycache_refetch_allowed(kc)) {
         /* A re-fetch already ran in this window, or is running: wait for it to finish (an
          * uncontended lock when none is) and use what it brought. Holding ks keeps its address
@@ -335,14 +349,11 @@ enum ag_rc ag_keycache_verify_nowait(struct ag_keycache *kc, struct ag_arena *a,
                                      const struct ag_jwt_policy *p, const char *token, size_t len,
                                      struct ag_jwt **out, struct ag_err *err)
 {
-    struct ag_keyset *ks = ag_keycache_keys(kc);
+    struct ag_keyset *ks = NULL;
+    enum ag_rc rc = ag_keycache_try(kc, a, p, token, len, out, err, &ks);
     if (!ks)
-        return ag_err_set(err, AG_EUPSTREAM, "no signing keys loaded yet from the issuer");
-    enum ag_rc rc = ag_jwt_verify(a, ks, p, token, len, out, err);
-    bool unknown = rc == AG_ECRYPTO && ag_keycache_kid_unknown(ks, token, len, p->max_token_bytes);
-    ag_jwks_unref(ks);
-    if (!unknown)
         return rc;
+    ag_jwks_unref(ks);
     pthread_mutex_lock(&kc->mu);
     int64_t now = ag_keycache_mono();
     bool allowed = !kc->refetched_once || now - kc->last_refetch_mono >= kc->min_refetch_s;

@@ -23,43 +23,20 @@
 #define AG_MAX_HEADER_LINES 512
 #define AG_LINGER_MS 2000
 #define AG_KEEP_REQS 256
-#define AG_IO_AGAIN (-2)
 
 /* ---- plain or TLS I/O ---- */
 
 static ssize_t ag_cconn_io_read(struct ag_cconn *c, void *b, size_t n)
 {
-    if (c->tls) {
-        ssize_t k = ag_tls_read(c->tls, b, n);
-        c->tls_want &= (uint8_t) ~(AG_WANT_READ | AG_WANT_WRITE);
-        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
-            c->tls_want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
-        }
-        if (k == AG_TLS_ERROR)
-            ag_log(AG_LOG_DEBUG, NULL, "TLS from %s: %s", "client", ag_tls_error(c->tls));
-        return k < 0 ? -1 : k;
-    }
-    ssize_t k = recv(c->fd, b, n, 0);
-    if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
+    ssize_t k = ag_io_read(c->fd, c->tls, &c->tls_want, b, n);
+    if (k == -1 && c->tls)
+        ag_log(AG_LOG_DEBUG, NULL, "TLS from a client: %s", ag_tls_error(c->tls));
     return k;
 }
 
 static ssize_t ag_cconn_io_writev(struct ag_cconn *c, const struct iovec *v, int n)
 {
-    if (c->tls) {
-        ssize_t k = ag_tls_writev(c->tls, v, n);
-        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
-            c->tls_want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
-        }
-        return k < 0 ? -1 : k;
-    }
-    ssize_t k = writev(c->fd, v, n);
-    if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
-    return k;
+    return ag_io_writev(c->fd, c->tls, &c->tls_want, v, n);
 }
 
 /* ---- buffers and request objects ---- */
@@ -185,9 +162,7 @@ static void ag_cconn_req_end(struct ag_cconn *c, bool ok)
         r->c = NULL;
         c->req = NULL;
         ag_log(AG_LOG_INFO, &r->lctx, "client went away while its request was being decided");
-        atomic_store_explicit(&c->loop->inflight,
-                              atomic_load_explicit(&c->loop->inflight, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
+        ag_loop_inflight_add(c->loop, -1);
         return;
     }
     ag_cconn_log_request(r, ok);
@@ -197,9 +172,7 @@ static void ag_cconn_req_end(struct ag_cconn *c, bool ok)
     }
     c->req = NULL;
     ag_req_free(c->loop, r);
-    atomic_store_explicit(&c->loop->inflight,
-                          atomic_load_explicit(&c->loop->inflight, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
+    ag_loop_inflight_add(c->loop, -1);
 }
 
 void ag_cconn_close(struct ag_cconn *c, const char *why)
@@ -421,7 +394,8 @@ static void ag_cconn_read_body(struct ag_cconn *c)
 
 static void ag_cconn_reject_head(struct ag_cconn *c, int status, const char *why);
 
-static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
+/* A new request record on c, with the current runtime. */
+static struct ag_req *ag_cconn_open_request(struct ag_cconn *c)
 {
     struct ag_loop *l = c->loop;
     struct ag_req *r = ag_req_get(l);
@@ -431,9 +405,14 @@ static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
     r->t0_us = ag_loop_now_us();
     r->rt = ag_runtime_ref(ag_loop_runtime(l));
     r->rt_gen = l->rt_gen;
-    atomic_store_explicit(&l->inflight,
-                          atomic_load_explicit(&l->inflight, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    ag_loop_inflight_add(l, 1);
+    return r;
+}
+
+static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
+{
+    struct ag_loop *l = c->loop;
+    struct ag_req *r = ag_cconn_open_request(c);
     ag_h1_parser_init(&r->in, true, false);
     int status = 400;
     const char *why = "malformed request";
@@ -454,18 +433,8 @@ static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
 /* Answers a request whose head could not be read (431, 400, 501, 505) and closes. */
 static void ag_cconn_reject_head(struct ag_cconn *c, int status, const char *why)
 {
-    if (!c->req) {
-        struct ag_loop *l = c->loop;
-        struct ag_req *r = ag_req_get(l);
-        r->c = c;
-        c->req = r;
-        c->state = AG_C_BUSY;
-        r->t0_us = ag_loop_now_us();
-        r->rt = ag_runtime_ref(ag_loop_runtime(l));
-        atomic_store_explicit(&l->inflight,
-                              atomic_load_explicit(&l->inflight, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-    }
+    if (!c->req)
+        ag_cconn_open_request(c);
     struct ag_req *r = c->req;
     char ip[64];
     ag_cidr_addr_text(&c->peer.sa, ip, sizeof(ip));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "proxy/front.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
+#include "proxy/tls.h"
 
 #define AG_SWEEP_MS 250
 #define AG_KEEP_BUFS 256
@@ -104,6 +106,47 @@ const char *ag_loop_date(struct ag_loop *l)
         l->date_sec = ts.tv_sec;
     }
     return l->date;
+}
+
+ssize_t ag_io_read(int fd, struct ag_tls *tls, uint8_t *want, void *b, size_t n)
+{
+    if (tls) {
+        ssize_t k = ag_tls_read(tls, b, n);
+        *want &= (uint8_t) ~(AG_WANT_READ | AG_WANT_WRITE);
+        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
+            *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
+            return AG_IO_AGAIN;
+        }
+        return k < 0 ? -1 : k;
+    }
+    ssize_t k = recv(fd, b, n, 0);
+    if (k < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
+    return k;
+}
+
+ssize_t ag_io_writev(int fd, struct ag_tls *tls, uint8_t *want, const struct iovec *v, int n)
+{
+    if (tls) {
+        ssize_t k = ag_tls_writev(tls, v, n);
+        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
+            *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
+            return AG_IO_AGAIN;
+        }
+        return k < 0 ? -1 : k;
+    }
+    ssize_t k = writev(fd, v, n);
+    if (k < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
+    return k;
+}
+
+void ag_loop_inflight_add(struct ag_loop *l, int d)
+{
+    /* only the loop writes its counter (no read-modify-write needed); others only read it */
+    atomic_store_explicit(&l->inflight,
+                          atomic_load_explicit(&l->inflight, memory_order_relaxed) + d,
+                          memory_order_relaxed);
 }
 
 void ag_outq_advance(struct ag_outq *q, size_t k)

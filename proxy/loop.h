@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "conf/config.h"
@@ -223,6 +224,16 @@ void ag_loop_watch(struct ag_loop *l, int fd, struct ag_ev *ev, uint32_t events)
 struct ag_runtime *ag_loop_runtime(struct ag_loop *l);
 const char *ag_loop_date(struct ag_loop *l);
 int ag_loop_start(struct ag_loop *l);
+#define AG_IO_AGAIN (-2)
+
+/** Reads from a plain (tls NULL) or TLS socket: bytes, 0 at end of stream, AG_IO_AGAIN when it
+ * would block (*want then says what TLS waits for), -1 on error. */
+ssize_t ag_io_read(int fd, struct ag_tls *tls, uint8_t *want, void *b, size_t n);
+/** Writes the slices in order: bytes written, AG_IO_AGAIN, or -1 on error. */
+ssize_t ag_io_writev(int fd, struct ag_tls *tls, uint8_t *want, const struct iovec *v, int n);
+
+/** Adds d to the loop's count of requests being served. Loop thread. */
+void ag_loop_inflight_add(struct ag_loop *l, int d);
 /** Hands r (decided by a worker) back to its loop. Any thread. */
 void ag_loop_post(struct ag_loop *l, struct ag_req *r);
 /** Frees a request object (back to the loop's pool). Loop thread. */

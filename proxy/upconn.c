@@ -18,7 +18,6 @@
 #include "proxy/runtime.h"
 #include "proxy/tls.h"
 
-#define AG_IO_AGAIN (-2)
 #define AG_UP_IDLE_MS 30000       /* an idle pooled connection is closed after this */
 #define AG_UP_FRESH_FOR_BODY 2000 /* requests with a body only reuse connections this fresh */
 
@@ -28,35 +27,12 @@ enum ag_up_fail { AG_UF_CONNECT, AG_UF_TIMEOUT, AG_UF_PROTOCOL, AG_UF_NO_REPLICA
 
 static ssize_t ag_uconn_io_read(struct ag_uconn *u, void *b, size_t n)
 {
-    if (u->tls) {
-        ssize_t k = ag_tls_read(u->tls, b, n);
-        u->tls_want &= (uint8_t) ~(AG_WANT_READ | AG_WANT_WRITE);
-        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
-            u->tls_want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
-        }
-        return k < 0 ? -1 : k;
-    }
-    ssize_t k = recv(u->fd, b, n, 0);
-    if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
-    return k;
+    return ag_io_read(u->fd, u->tls, &u->tls_want, b, n);
 }
 
 static ssize_t ag_uconn_io_writev(struct ag_uconn *u, const struct iovec *v, int n)
 {
-    if (u->tls) {
-        ssize_t k = ag_tls_writev(u->tls, v, n);
-        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
-            u->tls_want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
-        }
-        return k < 0 ? -1 : k;
-    }
-    ssize_t k = writev(u->fd, v, n);
-    if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
-    return k;
+    return ag_io_writev(u->fd, u->tls, &u->tls_want, v, n);
 }
 
 /* A fresh connection whose TLS handshake never finished failed to connect (ejects). */
