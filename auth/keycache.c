@@ -274,12 +274,17 @@ static bool ag_keycache_kid_unknown(const struct ag_keyset *ks, const char *toke
     return unknown;
 }
 
-/* Claims the re-fetch slot for this window; false when another re-fetch happened too recently. */
-static bool ag_keycache_refetch_allowed(struct ag_keycache *kc)
+/* True when a re-fetch may run in this window; with claim, takes the window's slot (and counts
+ * the outcome). False when another re-fetch happened too recently. */
+static bool ag_keycache_refetch_allowed(struct ag_keycache *kc, bool claim)
 {
     pthread_mutex_lock(&kc->mu);
     int64_t now = ag_keycache_mono();
     bool ok = !kc->refetched_once || now - kc->last_refetch_mono >= kc->min_refetch_s;
+    if (!claim) {
+        pthread_mutex_unlock(&kc->mu);
+        return ok;
+    }
     if (ok) {
         kc->refetched_once = true;
         kc->last_refetch_mono = now;
@@ -317,7 +322,7 @@ enum ag_rc ag_keycache_verify(struct ag_keycache *kc, struct ag_arena *a,
     enum ag_rc rc = ag_keycache_try(kc, a, p, token, len, out, err, &ks);
     if (!ks)
         return rc;
-    if (!ag_keycache_refetch_allowed(kc)) {
+    if (!ag_keycache_refetch_allowed(kc, true)) {
         /* A re-fetch already ran in this window, or is running: wait for it to finish (an
          * uncontended lock when none is) and use what it brought. Holding ks keeps its address
          * from being reused, so a different pointer means a different set. */
@@ -354,10 +359,7 @@ enum ag_rc ag_keycache_verify_nowait(struct ag_keycache *kc, struct ag_arena *a,
     if (!ks)
         return rc;
     ag_jwks_unref(ks);
-    pthread_mutex_lock(&kc->mu);
-    int64_t now = ag_keycache_mono();
-    bool allowed = !kc->refetched_once || now - kc->last_refetch_mono >= kc->min_refetch_s;
-    pthread_mutex_unlock(&kc->mu);
+    bool allowed = ag_keycache_refetch_allowed(kc, false);
     bool running = pthread_mutex_trylock(&kc->fetch_mu) != 0;
     if (!running)
         pthread_mutex_unlock(&kc->fetch_mu);
