@@ -133,7 +133,8 @@ const struct ag_conf_opt ag_conf_opts[] = {
     {"server.drain_timeout_s", AG_OPT_INT, FLD(server.drain_timeout_s), 0, "25", 0, 3600, NULL,
      "On SIGTERM, how long in-flight requests may finish."},
     {"server.threads", AG_OPT_INT, FLD(server.threads), 0, "0", 0, 256, NULL,
-     "Event loop threads (each serves its share of connections); 0: one per core. Read at start."},
+     "Event loop threads (each serves its share of connections); 0: one per CPU the process may "
+     "use. Read at start."},
     {"assertion.key", AG_OPT_SECRET, FLD(assertion.key), 0, NULL, 1, 0, NULL,
      "PEM private key signing `X-Airgate-Assertion`; unset: derived from the cookie secret."},
     {"assertion.audience", AG_OPT_STRING, FLD(assertion.audience), 0, "${public_url}", 0, 0, NULL,

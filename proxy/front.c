@@ -1,7 +1,9 @@
 /* The front: listening socket, TLS contexts, the loops' lifecycle; see front.h. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "proxy/front.h"
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -158,6 +160,16 @@ static enum ag_rc ag_front_contexts(const struct ag_config *cfg, struct ag_tls_c
     return AG_OK;
 }
 
+/* The CPUs this process may run on (a container's cpuset), else the machine's. */
+static long ag_front_cpus(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, struct ag_front **out,
                           struct ag_err *err)
 {
@@ -166,7 +178,7 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
         abort();
     f->px = px;
     pthread_mutex_init(&f->tls_lock, NULL);
-    long n = cfg->server.threads > 0 ? cfg->server.threads : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = cfg->server.threads > 0 ? cfg->server.threads : ag_front_cpus();
     f->n_loops = n < 1 ? 1 : (int)n;
     f->loops = calloc((size_t)f->n_loops, sizeof(*f->loops));
     if (!f->loops)
