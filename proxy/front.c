@@ -96,7 +96,7 @@ static enum ag_rc ag_front_listen(const struct ag_config *cfg, int n, int *fds, 
             return ag_err_set(err, AG_EIO, "cannot serve on %s: %s", cfg->listen, strerror(e));
         }
         if (i == 0) {
-            struct sockaddr_storage b;
+            struct sockaddr_storage b = {0};
             socklen_t bl = sizeof(b);
             *port = cfg->listen_port;
             if (getsockname(fds[0], (struct sockaddr *)&b, &bl) == 0)
