@@ -67,6 +67,23 @@ static int ag_front_socket(const struct sockaddr_storage *ss, socklen_t len, boo
     return fd;
 }
 
+/* The port fd is bound to (the kernel's choice for port 0), or fallback. */
+static uint16_t ag_front_bound_port(int fd, uint16_t fallback)
+{
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        struct sockaddr_storage ss;
+    } b;
+    memset(&b, 0, sizeof(b));
+    socklen_t bl = sizeof(b);
+    if (getsockname(fd, &b.sa, &bl) != 0)
+        return fallback;
+    uint16_t net = b.sa.sa_family == AF_INET6 ? b.in6.sin6_port : b.in.sin_port;
+    return ntohs(net);
+}
+
 /* n listening sockets on cfg->listen sharing the address with SO_REUSEPORT, one per loop: the
  * kernel spreads new connections evenly over the loops. *port gets the bound port. */
 static enum ag_rc ag_front_listen(const struct ag_config *cfg, int n, int *fds, uint16_t *port,
@@ -96,12 +113,7 @@ static enum ag_rc ag_front_listen(const struct ag_config *cfg, int n, int *fds, 
             return ag_err_set(err, AG_EIO, "cannot serve on %s: %s", cfg->listen, strerror(e));
         }
         if (i == 0) {
-            struct sockaddr_storage b = {0};
-            socklen_t bl = sizeof(b);
-            *port = cfg->listen_port;
-            if (getsockname(fds[0], (struct sockaddr *)&b, &bl) == 0)
-                *port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
-                                                      : ((struct sockaddr_in *)&b)->sin_port);
+            *port = ag_front_bound_port(fds[0], cfg->listen_port);
             /* the others join the port the first one got (port 0: chosen now) */
             if (ss.ss_family == AF_INET6)
                 ((struct sockaddr_in6 *)&ss)->sin6_port = htons(*port);
