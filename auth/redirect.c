@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/http_msg.h"
+
 /* RFC 3986 characters that may appear in a path, query or fragment as we accept them. Anything
  * else (space, quotes, <>, \, ^, `, {|}, controls, non-ASCII) means the value did not come from a
  * well-behaved client and is refused rather than repaired. */
@@ -10,17 +12,6 @@ static bool ag_redirect_char_ok(unsigned char c)
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
     return c != '\0' && strchr("-._~!$&'()*+,;=:@/?#%[]", c) != NULL;
-}
-
-static int ag_redirect_hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
@@ -74,8 +65,8 @@ static bool ag_redirect_layer(const char *s, size_t len, char *out, size_t *outl
             return false;
         int hi = -1, lo = -1;
         if (c == '%' && i + 2 < len) {
-            hi = ag_redirect_hex((unsigned char)s[i + 1]);
-            lo = ag_redirect_hex((unsigned char)s[i + 2]);
+            hi = ag_http_hex_value((unsigned char)s[i + 1]);
+            lo = ag_http_hex_value((unsigned char)s[i + 2]);
         }
         if (c == '%' && (hi < 0 || lo < 0)) {
             if (raw)

@@ -58,7 +58,7 @@ const char *ag_http_cookie_get(struct ag_arena *a, const struct ag_http_request 
     return NULL;
 }
 
-static int ag_hex_value(char c)
+int ag_http_hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -89,9 +89,11 @@ const char *ag_http_query_get(struct ag_arena *a, const struct ag_http_request *
             for (size_t i = 0; i < vlen; i++) {
                 if (v[i] == '+') {
                     out[o++] = ' ';
-                } else if (v[i] == '%' && i + 2 < vlen && ag_hex_value(v[i + 1]) >= 0 &&
-                           ag_hex_value(v[i + 2]) >= 0) {
-                    char c = (char)(ag_hex_value(v[i + 1]) * 16 + ag_hex_value(v[i + 2]));
+                } else if (v[i] == '%' && i + 2 < vlen &&
+                           ag_http_hex_value((unsigned char)v[i + 1]) >= 0 &&
+                           ag_http_hex_value((unsigned char)v[i + 2]) >= 0) {
+                    char c = (char)(ag_http_hex_value((unsigned char)v[i + 1]) * 16 +
+                                    ag_http_hex_value((unsigned char)v[i + 2]));
                     if (c == '\0')
                         return NULL;
                     out[o++] = c;

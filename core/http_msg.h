@@ -59,6 +59,9 @@ void ag_http_response_add_header(struct ag_arena *a, struct ag_http_response *re
 void ag_http_response_set(struct ag_arena *a, struct ag_http_response *resp, int status,
                           const char *content_type, const char *body, size_t body_len);
 
+/** Value of a hexadecimal digit (either case), -1 for anything else (percent-decoding). */
+int ag_http_hex_value(unsigned char c);
+
 /** Appends `s` percent-encoded for use in a query component (RFC 3986 unreserved kept). */
 char *ag_http_url_encode(struct ag_arena *a, const char *s);
 
