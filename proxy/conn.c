@@ -215,7 +215,7 @@ void ag_cconn_request_done(struct ag_cconn *c, bool ok)
     struct ag_req *r = c->req;
     if (!r)
         return;
-    bool keep = r->keep_alive && r->body_done && !c->eof && !atomic_load(&c->loop->px->draining);
+    bool keep = r->keep_alive && r->body_done && !atomic_load(&c->loop->px->draining);
     bool unread_body = !r->body_done;
     ag_cconn_req_end(c, ok);
     c->since_ms = c->loop->now_ms;
@@ -276,7 +276,7 @@ static void ag_cconn_after_write(struct ag_cconn *c)
     if (r->phase == AG_R_LOCAL) {
         ag_cconn_request_done(c, true);
     } else if (r->resp_done) {
-        ag_up_detach(r, r->up_reusable);
+        ag_up_detach(r, false); /* a reusable one went back to the pool at the end */
         ag_cconn_request_done(c, true);
     } else if (r->head_ready) {
         ag_up_resume(r);
@@ -436,10 +436,8 @@ static void ag_cconn_reject_head(struct ag_cconn *c, int status, const char *why
     if (!c->req)
         ag_cconn_open_request(c);
     struct ag_req *r = c->req;
-    char ip[64];
-    ag_cidr_addr_text(&c->peer.sa, ip, sizeof(ip));
-    r->req.client_ip = ag_arena_strdup(r->arena, ip);
-    ag_log(AG_LOG_INFO, NULL, "refused a request from %s (%d): %s", ip, status, why);
+    r->req.client_ip = ag_arena_strdup(r->arena, c->peer_ip);
+    ag_log(AG_LOG_INFO, NULL, "refused a request from %s (%d): %s", c->peer_ip, status, why);
     r->keep_alive = false;
     r->body_done = false; /* whatever follows is not read: linger, then close */
     r->phase = AG_R_LOCAL;
@@ -615,6 +613,7 @@ void ag_cconn_accepted(struct ag_loop *l, int fd, const struct sockaddr *sa, soc
     c->since_ms = l->now_ms;
     if (len <= sizeof(c->peer))
         memcpy(&c->peer, sa, len);
+    ag_cidr_addr_text(&c->peer.sa, c->peer_ip, sizeof(c->peer_ip));
     struct ag_tls_ctx *ctx = ag_front_tls(l->front);
     if (ctx) {
         c->tls = ag_tls_accept(ctx, fd);
@@ -650,10 +649,8 @@ void ag_cconn_sweep(struct ag_cconn *c, uint64_t now)
     case AG_C_NEW:
     case AG_C_HEAD:
         if (age > head_ms) {
-            char ip[64];
-            ag_cidr_addr_text(&c->peer.sa, ip, sizeof(ip));
             ag_log(AG_LOG_INFO, NULL,
-                   "closed a connection from %s: too slow to send a request head", ip);
+                   "closed a connection from %s: too slow to send a request head", c->peer_ip);
             ag_cconn_close(c, "request head too slow");
         }
         break;

@@ -48,10 +48,6 @@ struct ag_h1_parser {
     bool head_request; /* responses: the answer to a HEAD request (no body whatever it says) */
     bool done;         /* the message is complete */
     bool bad;
-    /* scratch used while parsing (offsets into the head copy, and body output) */
-    void *scratch;
-    char *out;
-    size_t out_len;
     /* body framing state (h1.c): how the body is delimited, the chunk decoder's state, the
      * bytes left in the current chunk or Content-Length body, and the chunk-extension plus
      * trailer bytes seen so far (capped per message) */

@@ -68,7 +68,6 @@ struct ag_cconn {
     struct ag_ev ev;
     uint8_t state;
     bool closing; /* close once the queued output is out */
-    bool eof;     /* the client closed its side */
     bool in_ready;
     bool mute_in;     /* input arrived that waits for the current answer: EPOLLIN dropped */
     uint8_t tls_want; /* AG_WANT_* the TLS layer waits for */
@@ -87,6 +86,7 @@ struct ag_cconn {
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
     } peer;
+    char peer_ip[INET6_ADDRSTRLEN]; /* the peer address as text, made once at accept */
 };
 
 struct ag_uconn {
@@ -139,10 +139,8 @@ struct ag_req {
     bool head_ready;      /* the upstream response head was parsed and queued to the client */
     bool resp_chunked;    /* the answer goes to the client chunked */
     bool resp_done;       /* the upstream response is complete */
-    bool up_reusable;     /* the upstream connection may serve another request */
     bool client_paused;   /* not reading the client: the upstream is not taking its body */
     bool upstream_paused; /* not reading the upstream: the client is not taking the answer */
-    bool continue_sent;
     bool up_wrote;        /* some of the request reached the upstream connection */
     bool up_write_failed; /* the upstream stopped reading the request (see upconn.c) */
     bool offloaded;       /* a worker is deciding: the loop leaves the request alone */
@@ -154,7 +152,6 @@ struct ag_req {
     size_t vheaders_len;
     int64_t cache_until; /* > 0: the bearer decision may be cached until then (wall clock s) */
     int status;
-    long long body_left; /* Content-Length body bytes still to read (-1: chunked / none) */
     unsigned long long body_in, bytes_out;
     uint64_t t0_us, t_up_us;
     uint64_t up_since_ms;    /* upstream progress (connect, head, body), for its deadline */
@@ -165,7 +162,6 @@ struct ag_req {
     struct ag_outq uq; /* to the upstream */
     char *up_head;     /* the upstream request head (arena) */
     size_t up_head_len;
-    bool up_head_sent;
     char *dbuf; /* upstream read buffer (pooled when dcap is AG_IOBUF) */
     uint32_t dlen, dcap;
     size_t dscan;

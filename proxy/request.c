@@ -481,9 +481,8 @@ static bool ag_req_fill(struct ag_req *r)
     req->method = r->head.method;
     req->headers = r->head.headers;
     req->n_headers = r->head.n_headers;
-    char ip[64];
-    ag_cidr_addr_text(&c->peer.sa, ip, sizeof(ip));
-    req->client_ip = ag_arena_strdup(r->arena, ip);
+    /* a copy: a worker may still read it after the connection is gone */
+    req->client_ip = ag_arena_strdup(r->arena, c->peer_ip);
     /* CONNECT would turn airgate into a tunnel and TRACE echoes credentials back; Airflow's
      * webserver uses neither */
     if (strcmp(req->method, "CONNECT") == 0 || strcmp(req->method, "TRACE") == 0) {
@@ -681,7 +680,6 @@ static void ag_req_conclude(struct ag_req *r)
     if (r->head.expect_continue && !r->body_done && c->off == c->len) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         ag_outq_add(&r->oq, cont, sizeof(cont) - 1);
-        r->continue_sent = true;
         if (!ag_cconn_flush(c))
             return;
     }
