@@ -366,6 +366,18 @@ function handle(req, res) {
   } else if (rawPath === '/extra') {
     count('framing');
     drain(req, () => extraAnswer(req, url));
+  } else if (rawPath === '/raw') {
+    count('framing');
+    // a broken answer written straight to the socket, then the connection ends
+    const kinds = {
+      garbage: 'this is not HTTP at all\r\n\r\n',
+      switch: 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      twocl: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+      badstatus: 'HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n',
+    };
+    const bytes = kinds[url.searchParams.get('kind') ?? ''];
+    if (!bytes) { drain(req, () => badRequest(res, 'kind: garbage, switch, twocl or badstatus')); return; }
+    drain(req, () => { req.socket.end(bytes); });
   } else if (rawPath === '/reject') {
     count('framing');
     // answers at once without reading the request body, as a server refusing an upload does

@@ -464,6 +464,37 @@ test('an upstream 103 Early Hints is not passed on; the final 200 is', async () 
   } finally { c.close(); }
 });
 
+test('a broken upstream answer (not HTTP, a 101, two Content-Lengths, a bad status) is a 502 JSON', async () => {
+  const c = await raw(ag.port);
+  try {
+    for (const kind of ['garbage', 'switch', 'twocl', 'badstatus']) {
+      c.write(get(`/raw?kind=${kind}`));
+      const r = await c.response();
+      assert.equal(r.status, 502, `${kind}: ${r.rawHead}`);
+      assert.equal(JSON.parse(r.body).error, 'bad_gateway', kind);
+      assert.ok(!/Upgrade|hello/.test(r.rawHead + r.body), `${kind}: nothing of the broken answer passed on`);
+    }
+    c.write(get('/after-broken'));
+    assert.equal(JSON.parse((await c.response()).body).path, '/after-broken', 'the client connection stays usable');
+  } finally { c.close(); }
+});
+
+test('a malformed chunked request body is a 400 JSON with the reason logged, and the connection closes', async () => {
+  for (const body of ['zz\r\nabc\r\n0\r\n\r\n', '3\r\nabcXX0\r\n\r\n', `${'f'.repeat(17)}\r\nabc\r\n0\r\n\r\n`]) {
+    const logged = ag.lines.filter((l) => l.includes('request body refused (400)')).length;
+    const c = await raw(ag.port);
+    try {
+      c.write(`POST /chunked-bad HTTP/1.1\r\nHost: front.test\r\n${auth()}Accept: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+      const r = await c.response();
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.rawHead}`);
+      assert.equal(JSON.parse(r.body).error, 'bad_request');
+      assert.match(r.rawHead, /Connection: close/i, 'the rest of the body is never read: the connection closes');
+    } finally { c.close(); }
+    await waitFor(() => ag.lines.filter((l) => l.includes('request body refused (400)')).length > logged,
+      { timeoutMs: 3000 });
+  }
+});
+
 test('an upstream head over 64 KiB is a 502 JSON; an upstream cut mid-body cuts the client; airgate keeps serving', async () => {
   // raw sockets: fetch() itself refuses heads over 16 KiB
   const h = await raw(ag.port);
