@@ -11,22 +11,34 @@
 #include "core/buf.h"
 #include "proxy/runtime.h"
 
+bool ag_gate_bearer_token(const struct ag_http_request *req, const char **tok, size_t *len)
+{
+    const char *authz = ag_http_header_get(req, "Authorization");
+    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0)
+        return false;
+    const char *t = authz + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    *tok = t;
+    *len = n;
+    return true;
+}
+
 void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_arena *a,
                    const struct ag_http_request *req, bool may_block, struct ag_gate_result *out)
 {
     memset(out, 0, sizeof(*out));
-    const char *authz = ag_http_header_get(req, "Authorization");
-    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0) {
+    const char *tok = NULL;
+    size_t len = 0;
+    if (!ag_gate_bearer_token(req, &tok, &len)) {
         out->decision = AG_DECISION_NO_CREDENTIALS;
-        out->why = authz ? "Authorization is not a Bearer token" : "no credentials";
+        out->why = ag_http_header_get(req, "Authorization") ? "Authorization is not a Bearer token"
+                                                            : "no credentials";
         return;
     }
-    const char *tok = authz + 7;
-    while (*tok == ' ')
-        tok++;
-    size_t len = strlen(tok);
-    while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
-        len--;
     if (len == 0) {
         out->decision = AG_DECISION_NO_CREDENTIALS;
         out->why = "empty Bearer token";

@@ -22,6 +22,10 @@ struct ag_gate_result {
     int64_t exp;            /* the bearer token's exp (0: none), for caches */
 };
 
+/** The token of the (first) `Authorization: Bearer` header, blanks trimmed (*len may be 0);
+ * false when there is none. */
+bool ag_gate_bearer_token(const struct ag_http_request *req, const char **tok, size_t *len);
+
 /** Decides for req. Never fails: every problem is a decision with a reason. With may_block
  * false, a decision that needs the network (an unknown kid to re-fetch) is not made: out->again
  * is set instead, for the caller to decide again where blocking is allowed. */

@@ -319,28 +319,12 @@ static void ag_req_identity(struct ag_req *r, struct ag_sb *b, const struct ag_i
         ag_log(AG_LOG_WARN, &r->lctx, "no X-Airgate-Assertion for this request: %s", err.msg);
 }
 
-/* The bearer token of a request with exactly one Authorization: Bearer header, trimmed. */
+static int ag_req_authz_count(const struct ag_http_request *req);
+
+/* The bearer token of a request with exactly one Authorization header, a Bearer one. */
 static bool ag_req_bearer(const struct ag_http_request *req, const char **tok, size_t *len)
 {
-    const char *authz = NULL;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcasecmp(req->headers[i].name, "Authorization") != 0)
-            continue;
-        if (authz)
-            return false;
-        authz = req->headers[i].value;
-    }
-    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0)
-        return false;
-    const char *t = authz + 7;
-    while (*t == ' ')
-        t++;
-    size_t n = strlen(t);
-    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-        n--;
-    *tok = t;
-    *len = n;
-    return n > 0;
+    return ag_req_authz_count(req) == 1 && ag_gate_bearer_token(req, tok, len) && *len > 0;
 }
 
 /* Remembers this request's bearer decision on its loop (see authcache.h). */
