@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth/assertion.h"
+#include "auth/assertion/assertion.h"
 #include "core/arena.h"
 #include "rolemap/rolemap.h"
 #include "cli/cli.h"

@@ -10,10 +10,10 @@
 
 #include <jansson.h>
 
-#include "auth/http_fetch.h"
-#include "auth/jwks.h"
-#include "auth/jwt.h"
-#include "auth/keycache.h"
+#include "auth/idp/http_fetch.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jwt.h"
+#include "auth/jose/keycache.h"
 #include "cli/cli.h"
 #include "conf/config.h"
 #include "core/arena.h"

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/http_fetch.h"
-#include "auth/jwks.h"
-#include "auth/jws.h"
-#include "auth/jwt.h"
+#include "auth/idp/http_fetch.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jws.h"
+#include "auth/jose/jwt.h"
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/log.h"

@@ -6,14 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/http_fetch.h"
-#include "auth/keycache.h"
-#include "auth/token_cache.h"
+#include "auth/idp/http_fetch.h"
+#include "auth/jose/keycache.h"
+#include "auth/jose/token_cache.h"
 #include "core/arena.h"
 #include "core/log.h"
-#include "proxy/front.h"
-#include "proxy/health.h"
-#include "proxy/offload.h"
+#include "proxy/stream/front.h"
+#include "proxy/upstream/health.h"
+#include "proxy/event/offload.h"
 #include "proxy/runtime.h"
 
 static pthread_mutex_t ag_reload_lock = PTHREAD_MUTEX_INITIALIZER;

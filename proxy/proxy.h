@@ -11,7 +11,7 @@
 
 #include "conf/config.h"
 #include "core/err.h"
-#include "proxy/pool.h"
+#include "proxy/upstream/pool.h"
 
 struct ag_runtime;
 struct ag_token_cache;

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/assertion.h"
-#include "auth/keycache.h"
+#include "auth/assertion/assertion.h"
+#include "auth/jose/keycache.h"
 #include "core/arena.h"
 #include "core/log.h"
-#include "auth/login.h"
+#include "auth/login/login.h"
 #include "rolemap/rolemap.h"
 
 static void ag_kc_holder_unref(struct ag_kc_holder *h)

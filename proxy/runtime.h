@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "auth/jwt.h"
+#include "auth/jose/jwt.h"
 #include "conf/config.h"
 #include "core/err.h"
 

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/jwks.h"
-#include "auth/jws.h"
-#include "auth/jwt.h"
-#include "auth/token_cache.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jws.h"
+#include "auth/jose/jwt.h"
+#include "auth/jose/token_cache.h"
 #include "core/log.h"
 #include "mint.h"
 

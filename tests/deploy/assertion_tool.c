@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/assertion.h"
+#include "auth/assertion/assertion.h"
 #include "conf/config.h"
 #include "core/arena.h"
 

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "proxy/h1.h"
+#include "proxy/http/h1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "auth/jwks.h"
+#include "auth/jose/jwks.h"
 #include "core/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

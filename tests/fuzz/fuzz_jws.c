@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "auth/jwks.h"
-#include "auth/jws.h"
-#include "auth/jwt.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jws.h"
+#include "auth/jose/jwt.h"
 #include "core/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

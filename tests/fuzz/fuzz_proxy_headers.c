@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/session_seal.h"
+#include "auth/login/session_seal.h"
 #include "core/arena.h"
 #include "core/http_msg.h"
-#include "proxy/headers.h"
+#include "proxy/http/headers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

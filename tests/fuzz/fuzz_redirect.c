@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/redirect.h"
+#include "auth/login/redirect.h"
 #include "core/arena.h"
 #include "core/http_msg.h"
 

@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/login_state.h"
-#include "auth/redirect.h"
-#include "auth/session.h"
-#include "auth/session_seal.h"
+#include "auth/login/login_state.h"
+#include "auth/login/redirect.h"
+#include "auth/login/session.h"
+#include "auth/login/session_seal.h"
 #include "core/arena.h"
 #include "core/http_msg.h"
 #include "core/log.h"

@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/http_fetch.h"
-#include "auth/keycache.h"
-#include "auth/token_cache.h"
+#include "auth/idp/http_fetch.h"
+#include "auth/jose/keycache.h"
+#include "auth/jose/token_cache.h"
 #include "core/log.h"
 #include "mint.h"
 

@@ -6,7 +6,7 @@
 #include <openssl/pem.h>
 #include <string.h>
 
-#include "auth/assertion.h"
+#include "auth/assertion/assertion.h"
 #include "check.h"
 #include "core/arena.h"
 #include "core/b64url.h"

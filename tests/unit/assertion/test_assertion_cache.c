@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/assertion.h"
+#include "auth/assertion/assertion.h"
 #include "check.h"
 #include "core/arena.h"
 

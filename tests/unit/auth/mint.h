@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 #include <stddef.h>
 
-#include "auth/jwk.h"
+#include "auth/jose/jwk.h"
 
 struct ag_mint_key {
     enum ag_jws_alg alg;

@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "auth/discovery.h"
-#include "auth/jwt.h"
+#include "auth/idp/discovery.h"
+#include "auth/jose/jwt.h"
 
 static enum ag_rc parse(const char *issuer, const char *doc, struct ag_oidc_meta **m,
                         struct ag_err *err)

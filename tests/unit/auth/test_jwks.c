@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/jwks.h"
+#include "auth/jose/jwks.h"
 #include "core/log.h"
 #include "mint.h"
 

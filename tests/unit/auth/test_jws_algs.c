@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/jwks.h"
-#include "auth/jws.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jws.h"
 #include "core/log.h"
 #include "mint.h"
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/jwks.h"
-#include "auth/jws.h"
-#include "auth/jwt.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jws.h"
+#include "auth/jose/jwt.h"
 #include "core/b64url.h"
 #include "core/log.h"
 #include "mint.h"

@@ -2,8 +2,8 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "auth/login.h"
-#include "auth/login_int.h"
+#include "auth/login/login.h"
+#include "auth/login/login_int.h"
 #include "test_login_fake.h"
 #include "test_session_fixture.h"
 

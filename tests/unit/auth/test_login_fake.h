@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "auth/discovery.h"
-#include "auth/jwks.h"
-#include "auth/login_int.h"
+#include "auth/idp/discovery.h"
+#include "auth/jose/jwks.h"
+#include "auth/login/login_int.h"
 #include "conf/config.h"
 #include "rolemap/rolemap.h"
 

@@ -3,9 +3,9 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "auth/login.h"
-#include "auth/login_int.h"
-#include "auth/oidc_client.h"
+#include "auth/login/login.h"
+#include "auth/login/login_int.h"
+#include "auth/idp/oidc_client.h"
 #include "test_login_fake.h"
 #include "test_session_fixture.h"
 

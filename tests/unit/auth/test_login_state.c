@@ -2,7 +2,7 @@
 #include <openssl/sha.h>
 #include <string.h>
 
-#include "auth/login_state.h"
+#include "auth/login/login_state.h"
 #include "core/b64url.h"
 #include "test_session_fixture.h"
 

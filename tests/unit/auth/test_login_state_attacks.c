@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "auth/login_state.h"
+#include "auth/login/login_state.h"
 #include "test_session_fixture.h"
 
 #define NOW 1700000000LL

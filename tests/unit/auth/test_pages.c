@@ -2,7 +2,7 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "auth/pages.h"
+#include "auth/login/pages.h"
 
 static const char *hdr(const struct ag_http_response *r, const char *name)
 {

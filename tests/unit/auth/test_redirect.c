@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "auth/redirect.h"
+#include "auth/login/redirect.h"
 
 Test(redirect, same_site_paths_are_kept)
 {

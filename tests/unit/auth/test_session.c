@@ -1,8 +1,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "auth/session.h"
-#include "auth/session_int.h"
+#include "auth/login/session.h"
+#include "auth/login/session_int.h"
 #include "core/secret.h"
 #include "test_session_fixture.h"
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth/session_seal.h"
+#include "auth/login/session_seal.h"
 #include "conf/config.h"
 #include "core/arena.h"
 #include "core/http_msg.h"

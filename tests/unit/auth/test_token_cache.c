@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/jwks.h"
-#include "auth/jwt.h"
-#include "auth/token_cache.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jwt.h"
+#include "auth/jose/token_cache.h"
 #include "mint.h"
 
 #define NOW 1700000000LL

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/jwks.h"
-#include "auth/jws.h"
+#include "auth/jose/jwks.h"
+#include "auth/jose/jws.h"
 #include "core/log.h"
 
 /* Vectors where we do not give Wycheproof's answer, each with the reason. Only the first kind

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/authcache.h"
+#include "proxy/decide/authcache.h"
 
 static struct ag_authcache *cache;
 

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "proxy/cidr.h"
+#include "proxy/decide/cidr.h"
 
 static struct ag_cidr cidr(const char *addr, unsigned prefix)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "proxy/h1.h"
+#include "proxy/http/h1.h"
 
 /* expectation flags for heads that parse */
 #define F_CHUNKED 1u

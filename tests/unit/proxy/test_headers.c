@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "proxy/headers.h"
+#include "proxy/http/headers.h"
 
 Test(headers, name_eq_folds_case_and_underscore)
 {

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "conf/config.h"
-#include "proxy/pool.h"
+#include "proxy/upstream/pool.h"
 
 static struct ag_pool pool;
 

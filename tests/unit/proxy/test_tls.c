@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/tls.h"
+#include "proxy/stream/tls.h"
 #include "tls_testkit.h"
 
 #if defined(__SANITIZE_ADDRESS__)

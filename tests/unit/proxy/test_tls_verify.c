@@ -10,7 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "proxy/tls.h"
+#include "proxy/stream/tls.h"
 #include "tls_testkit.h"
 
 TestSuite(tls_verify, .init = tls_kit_setup, .fini = tls_kit_teardown, .timeout = 60);

@@ -1,6 +1,6 @@
 #include <criterion/criterion.h>
 
-#include "proxy/health.h"
+#include "proxy/upstream/health.h"
 
 Test(url, parses_upstream_urls)
 {

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proxy/tls.h"
+#include "proxy/stream/tls.h"
 
 /* PEM files written by tls_kit_setup: a CA, a server certificate it signed (localhost, 127.0.0.1,
  * ::1), a self-signed "other" certificate, a garbage PEM and an encrypted key. */

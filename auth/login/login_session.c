@@ -1,0 +1,373 @@
+/* Tokens -> session, the per-request session check and the single-flight refresh; see login.h. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "auth/login/login_int.h"
+#include "auth/idp/oidc_client.h"
+#include "auth/login/pages.h"
+#include "auth/login/session_int.h"
+#include "core/log.h"
+#include "core/secret.h"
+
+static void ag_login_json_decref(void *p)
+{
+    json_decref(p);
+}
+
+static bool ag_login_is_jwt(const char *t)
+{
+    const char *d1 = strchr(t, '.');
+    return d1 && strchr(d1 + 1, '.') != NULL;
+}
+
+static const char *ag_login_claim_str(const json_t *claims, const char *key)
+{
+    const json_t *v = json_object_get(claims, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The ID token checks beyond ag_jwt_verify (OIDC Core 3.1.3.7): azp, nonce, iat, sub. */
+static enum ag_rc ag_login_check_id_token(const struct ag_login *l, const struct ag_jwt *idt,
+                                          const char *nonce, long long now, struct ag_err *err)
+{
+    const json_t *c = idt->claims;
+    const char *azp = ag_login_claim_str(c, "azp");
+    if (json_object_get(c, "azp") && (!azp || strcmp(azp, l->cfg->oidc.client_id) != 0))
+        return ag_err_set(err, AG_EINVAL, "ID token azp is not this client");
+    const json_t *aud = json_object_get(c, "aud");
+    if (json_is_array(aud) && json_array_size(aud) > 1 && !azp)
+        return ag_err_set(err, AG_EINVAL, "ID token with several audiences lacks azp");
+    const json_t *iat = json_object_get(c, "iat");
+    if (!json_is_integer(iat) && !json_is_real(iat))
+        return ag_err_set(err, AG_EINVAL, "ID token has no iat");
+    double iatv = json_number_value(iat);
+    if (iatv > (double)(now + l->cfg->oidc.leeway_s))
+        return ag_err_set(err, AG_EEXPIRED, "ID token issued in the future");
+    if (!ag_login_claim_str(c, "sub"))
+        return ag_err_set(err, AG_EINVAL, "ID token has no sub");
+    if (nonce) {
+        const char *got = ag_login_claim_str(c, "nonce");
+        if (!got || !ag_secret_equal(got, strlen(got), nonce, strlen(nonce)))
+            return ag_err_set(err, AG_EDENIED, "ID token nonce does not match the login");
+    }
+    return AG_OK;
+}
+
+static void ag_login_strlist_copy(struct ag_arena *a, struct ag_strlist *dst,
+                                  const struct ag_strlist *src)
+{
+    dst->n = src->n;
+    dst->items = ag_arena_calloc(a, src->n + 1, sizeof(char *));
+    for (size_t i = 0; i < src->n; i++)
+        dst->items[i] = ag_arena_strdup(a, src->items[i]);
+}
+
+enum ag_rc ag_login_session_from_tokens(struct ag_login *l, struct ag_arena *a,
+                                        const char *id_token, const char *access_token,
+                                        const char *refresh_token, long long expires_in,
+                                        long long refresh_expires_in, const char *nonce,
+                                        const struct ag_session *prev, long long now,
+                                        struct ag_session **out, struct ag_err *err)
+{
+    struct ag_jwt_policy idp = l->id_policy, atp = l->access_policy;
+    idp.now = atp.now = now;
+    struct ag_jwt *idt = NULL, *at = NULL;
+    enum ag_rc rc;
+    if (!id_token && !prev)
+        return ag_err_set(err, AG_EINVAL, "token answer has no id_token");
+    if (id_token) {
+        rc = l->hooks.verify(l->hooks.ctx, a, &idp, id_token, strlen(id_token), &idt, err);
+        if (rc != AG_OK) {
+            ag_err_prefix(err, "ID token");
+            return rc;
+        }
+        rc = ag_login_check_id_token(l, idt, prev ? NULL : nonce, now, err);
+        if (rc != AG_OK)
+            return rc;
+    }
+    /* Keycloak puts resource_access in the access token: verify it too when it is a JWT. */
+    if (access_token && ag_login_is_jwt(access_token)) {
+        rc = l->hooks.verify(l->hooks.ctx, a, &atp, access_token, strlen(access_token), &at, err);
+        if (rc != AG_OK) {
+            ag_err_prefix(err, "access token");
+            return rc;
+        }
+    }
+    const json_t *primary = at ? at->claims : (idt ? idt->claims : NULL);
+    if (!primary)
+        return ag_err_set(err, AG_EINVAL, "token answer has neither an ID token nor a JWT");
+    json_t *claims = json_deep_copy(primary);
+    if (!claims)
+        abort();
+    ag_arena_cleanup_add(a, ag_login_json_decref, claims);
+    if (at && idt) {
+        const char *s1 = ag_login_claim_str(at->claims, "sub");
+        const char *s2 = ag_login_claim_str(idt->claims, "sub");
+        if (s1 && s2 && strcmp(s1, s2) != 0)
+            return ag_err_set(err, AG_EINVAL, "access and ID token are about different subjects");
+        json_object_update_missing(claims, idt->claims);
+    }
+    const char *sub = ag_login_claim_str(claims, "sub");
+    if (prev && prev->subject && (!sub || strcmp(sub, prev->subject) != 0))
+        return ag_err_set(err, AG_EINVAL, "refreshed tokens name another subject");
+    struct ag_identity *id = NULL;
+    rc = ag_rolemap_decide(a, l->rm, claims, &id, err);
+    if (rc != AG_OK)
+        return rc;
+    struct ag_session *s = ag_arena_calloc(a, 1, sizeof(*s));
+    s->issuer = ag_arena_strdup(a, ag_login_claim_str(claims, "iss"));
+    s->subject = id->subject;
+    s->username = id->username;
+    s->email = id->email;
+    s->first_name = id->first_name;
+    s->last_name = id->last_name;
+    ag_login_strlist_copy(a, &s->idp_roles, &id->idp_roles);
+    ag_login_strlist_copy(a, &s->airflow_roles, &id->airflow_roles);
+    s->allowed = id->allowed;
+    s->id_token = id_token ? id_token : (prev ? prev->id_token : NULL);
+    s->refresh_token = refresh_token ? refresh_token : (prev ? prev->refresh_token : NULL);
+    if (at && at->exp)
+        s->access_expires_at = at->exp;
+    else if (expires_in > 0)
+        s->access_expires_at = now + expires_in;
+    else
+        s->access_expires_at = idt ? idt->exp : now + 300;
+    s->refresh_expires_at = refresh_expires_in > 0 ? now + refresh_expires_in : 0;
+    s->created_at = prev ? prev->created_at : now;
+    s->last_seen = now;
+    *out = s;
+    return AG_OK;
+}
+
+struct ag_identity *ag_login_identity(struct ag_arena *a, const struct ag_session *s)
+{
+    struct ag_identity *id = ag_arena_calloc(a, 1, sizeof(*id));
+    id->subject = s->subject;
+    id->username = s->username;
+    id->username_claim = "preferred_username";
+    id->email = s->email;
+    id->first_name = s->first_name;
+    id->last_name = s->last_name;
+    id->idp_roles = s->idp_roles;
+    id->airflow_roles = s->airflow_roles;
+    id->allowed = s->allowed;
+    id->deny_reason = s->allowed ? NULL : "no Airflow role is granted to this user";
+    return id;
+}
+
+/* ---- single-flight refresh ---- */
+
+static enum ag_rc ag_login_refresh_now(struct ag_login *l, struct ag_arena *a,
+                                       const struct ag_session *s, long long now,
+                                       struct ag_session **out, struct ag_err *err)
+{
+    const struct ag_oidc_meta *m = l->hooks.meta(l->hooks.ctx);
+    if (!m || !m->token_endpoint)
+        return ag_err_set(err, AG_EUPSTREAM, "no token endpoint known (discovery pending)");
+    struct ag_token_request treq;
+    ag_oidc_refresh_request(a, l->cfg, s->refresh_token, &treq);
+    struct ag_buf body;
+    ag_buf_init(&body, AG_OIDC_TOKEN_MAX_BYTES);
+    long status = 0;
+    enum ag_rc rc = l->hooks.post(l->hooks.ctx, m->token_endpoint, treq.authorization, treq.body,
+                                  &body, &status, err);
+    struct ag_token_response tr;
+    if (rc == AG_OK)
+        rc = ag_oidc_token_response_parse(a, status, body.data, body.len, &tr, err);
+    ag_buf_release(&body, 1);
+    if (rc != AG_OK)
+        return rc;
+    rc = ag_login_session_from_tokens(l, a, tr.id_token, tr.access_token, tr.refresh_token,
+                                      tr.expires_in, tr.refresh_expires_in, NULL, s, now, out, err);
+    /* Tokens the IdP issued but we cannot verify: treat like a refusal, so the user logs in. */
+    if (rc != AG_OK && rc != AG_EUPSTREAM && rc != AG_ETIMEOUT)
+        rc = AG_EDENIED;
+    return rc;
+}
+
+static struct ag_refresh_slot *ag_login_slot_find(struct ag_login *l, const uint8_t *key)
+{
+    for (size_t i = 0; i < AG_REFRESH_SLOTS; i++)
+        if (l->slots[i].used && memcmp(l->slots[i].key, key, 32) == 0)
+            return &l->slots[i];
+    return NULL;
+}
+
+static void ag_login_slot_reset(struct ag_refresh_slot *sl)
+{
+    if (sl->session) {
+        ag_secret_wipe(sl->session, strlen(sl->session));
+        free(sl->session);
+    }
+    memset(sl, 0, sizeof(*sl));
+}
+
+/* A free slot, else the oldest finished one; NULL when all are busy refreshing. */
+static struct ag_refresh_slot *ag_login_slot_take(struct ag_login *l)
+{
+    struct ag_refresh_slot *best = NULL;
+    for (size_t i = 0; i < AG_REFRESH_SLOTS; i++) {
+        struct ag_refresh_slot *sl = &l->slots[i];
+        if (!sl->used)
+            return sl;
+        if (!sl->running && (!best || sl->done_at < best->done_at))
+            best = sl;
+    }
+    if (best)
+        ag_login_slot_reset(best);
+    return best;
+}
+
+static bool ag_login_slot_fresh(const struct ag_refresh_slot *sl, long long now)
+{
+    /* A refusal or success answers the same old token for a while; a network failure only
+     * briefly, so the next request tries again. */
+    long keep = (sl->rc == AG_EUPSTREAM || sl->rc == AG_ETIMEOUT) ? 2 : AG_REFRESH_REMEMBER_S;
+    return now - sl->done_at <= keep;
+}
+
+enum ag_rc ag_login_refresh(struct ag_login *l, struct ag_arena *a, const struct ag_session *s,
+                            long long now, struct ag_session **out, struct ag_err *err)
+{
+    uint8_t key[32];
+    SHA256((const uint8_t *)s->refresh_token, strlen(s->refresh_token), key);
+    long wait_s =
+        (l->cfg->oidc.http_timeout_ms > 0 ? l->cfg->oidc.http_timeout_ms : 5000) / 500 + 2;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += wait_s;
+    pthread_mutex_lock(&l->lock);
+    struct ag_refresh_slot *sl;
+    for (;;) {
+        sl = ag_login_slot_find(l, key);
+        if (!sl)
+            break;
+        if (sl->running) {
+            if (pthread_cond_timedwait(&l->cond, &l->lock, &deadline) != 0) {
+                pthread_mutex_unlock(&l->lock);
+                return ag_err_set(err, AG_ETIMEOUT, "waited too long for a concurrent refresh");
+            }
+            continue;
+        }
+        if (!ag_login_slot_fresh(sl, now)) {
+            ag_login_slot_reset(sl);
+            sl = NULL;
+            break;
+        }
+        /* Someone refreshed this very token a moment ago: reuse the outcome. */
+        enum ag_rc rc = sl->rc;
+        char *json = sl->session ? ag_arena_strdup(a, sl->session) : NULL;
+        pthread_mutex_unlock(&l->lock);
+        if (rc != AG_OK || !json)
+            return ag_err_set(err, rc != AG_OK ? rc : AG_EUPSTREAM,
+                              "refresh (shared outcome) failed");
+        return ag_session_parse(a, json, strlen(json), out, err);
+    }
+    sl = ag_login_slot_take(l);
+    if (sl) {
+        memcpy(sl->key, key, 32);
+        sl->used = sl->running = true;
+    }
+    pthread_mutex_unlock(&l->lock);
+
+    enum ag_rc rc = ag_login_refresh_now(l, a, s, now, out, err);
+
+    if (sl) {
+        char *json = NULL;
+        if (rc == AG_OK) {
+            json = strdup(ag_session_serialize(a, *out));
+            if (!json)
+                abort();
+        }
+        pthread_mutex_lock(&l->lock);
+        sl->running = false;
+        sl->rc = rc;
+        sl->session = json;
+        sl->done_at = now;
+        pthread_cond_broadcast(&l->cond);
+        pthread_mutex_unlock(&l->lock);
+    }
+    return rc;
+}
+
+/* ---- the per-request check ---- */
+
+static void ag_login_deny(struct ag_login *l, struct ag_arena *a, const struct ag_http_request *req,
+                          const struct ag_session *s, struct ag_http_response *resp)
+{
+    if (ag_http_is_navigation(req))
+        ag_page_forbidden(a, resp, s->username, &s->idp_roles, &l->granting, "/oauth2/logout");
+    else
+        ag_page_json_error(a, resp, 403, "forbidden", "no Airflow role is granted to this user",
+                           s->username);
+}
+
+void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
+                            const struct ag_http_request *req, struct ag_http_response *resp,
+                            struct ag_login_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    long long now = ag_login_now(l);
+    struct ag_session *s = NULL;
+    struct ag_err err = {0};
+    enum ag_rc rc = ag_session_cookie_open(a, &l->session_ctx, req, now, &s, &err);
+    if (rc != AG_OK) {
+        ag_log(AG_LOG_INFO, NULL, "session: cookie rejected (%s): %s", ag_rc_name(rc), err.msg);
+        ag_session_cookie_clear(a, &l->session_ctx, req, resp);
+        out->why = "session cookie rejected";
+        return;
+    }
+    if (!s) {
+        out->why = "no session";
+        return;
+    }
+    struct ag_log_ctx lc = {.user = s->username};
+    long before = l->cfg->session.refresh_before_s > 0 ? l->cfg->session.refresh_before_s : 0;
+    bool due = s->access_expires_at > 0 && now >= s->access_expires_at - before;
+    bool expired = s->access_expires_at > 0 && now >= s->access_expires_at;
+    bool dirty = false;
+    if (due && s->refresh_token) {
+        struct ag_session *fresh = NULL;
+        rc = ag_login_refresh(l, a, s, now, &fresh, &err);
+        if (rc == AG_OK && fresh) {
+            s = fresh;
+            dirty = true;
+            out->refreshed = true;
+            ag_log(AG_LOG_INFO, &lc, "session: tokens refreshed (%zu Airflow roles)",
+                   s->airflow_roles.n);
+        } else if ((rc == AG_EUPSTREAM || rc == AG_ETIMEOUT) && !expired) {
+            /* the IdP is unreachable: keep serving while the access token is valid */
+            ag_log(AG_LOG_WARN, &lc, "session: refresh postponed: %s", err.msg);
+        } else {
+            ag_log(AG_LOG_INFO, &lc, "session: refresh failed (%s): %s", ag_rc_name(rc), err.msg);
+            ag_session_cookie_clear(a, &l->session_ctx, req, resp);
+            out->why = "session ended: refresh failed";
+            return;
+        }
+    } else if (expired) {
+        ag_session_cookie_clear(a, &l->session_ctx, req, resp);
+        out->why = "session ended: tokens expired and no refresh token";
+        return;
+    }
+    long idle = l->session_ctx.idle_timeout_s;
+    if (!dirty && idle > 0 && now - s->last_seen >= (idle / 4 > 30 ? idle / 4 : 30)) {
+        s->last_seen = now;
+        dirty = true;
+    }
+    if (dirty && ag_session_cookie_set(a, &l->session_ctx, s, req, now, resp, &err) != AG_OK)
+        ag_log(AG_LOG_WARN, &lc, "session: cannot renew cookie: %s", err.msg);
+    out->session = s;
+    out->id = ag_login_identity(a, s);
+    if (!s->allowed) {
+        out->verdict = AG_LOGIN_DENY;
+        out->why = "signed in without an Airflow role";
+        ag_login_deny(l, a, req, s, resp);
+        return;
+    }
+    out->verdict = AG_LOGIN_ALLOW;
+    out->why = out->refreshed ? "session (refreshed)" : "session";
+}

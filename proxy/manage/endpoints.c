@@ -1,0 +1,144 @@
+/* Own endpoints; see endpoints.h. */
+#include "proxy/manage/endpoints.h"
+
+#include <string.h>
+
+#include "auth/assertion/assertion.h"
+#include "auth/jose/keycache.h"
+#include "auth/jose/token_cache.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "proxy/stream/front.h"
+#include "proxy/upstream/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/runtime.h"
+
+enum ag_route ag_endpoints_route(const char *path)
+{
+    if (strcmp(path, "/healthz") == 0)
+        return AG_ROUTE_HEALTHZ;
+    if (strcmp(path, "/readyz") == 0)
+        return AG_ROUTE_READYZ;
+    if (strcmp(path, "/metrics") == 0)
+        return AG_ROUTE_METRICS;
+    if (strcmp(path, "/.well-known/airgate/jwks.json") == 0)
+        return AG_ROUTE_JWKS;
+    return AG_ROUTE_PROXY;
+}
+
+static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *rt, struct ag_buf *b)
+{
+    enum ag_rc rc = ag_metrics_render(b);
+    if (rc == AG_OK)
+        rc = ag_buf_puts(b, "# HELP airgate_upstream_healthy 1 when the replica passes its "
+                            "health checks.\n# TYPE airgate_upstream_healthy gauge\n");
+    struct ag_pool *p = &px->pool;
+    int ns = atomic_load(&p->n_slots);
+    for (int i = 0; i < ns && rc == AG_OK; i++) {
+        struct ag_replica *r = &p->slots[i];
+        if (atomic_load(&r->in_use))
+            rc = ag_buf_printf(b, "airgate_upstream_healthy{upstream=\"%s\"} %d\n", r->label,
+                               atomic_load(&r->healthy) ? 1 : 0);
+    }
+    if (rc == AG_OK)
+        rc = ag_buf_puts(b, "# HELP airgate_upstream_active_requests Requests in flight per "
+                            "replica.\n# TYPE airgate_upstream_active_requests gauge\n");
+    for (int i = 0; i < ns && rc == AG_OK; i++) {
+        struct ag_replica *r = &p->slots[i];
+        if (atomic_load(&r->in_use))
+            rc = ag_buf_printf(b, "airgate_upstream_active_requests{upstream=\"%s\"} %d\n",
+                               r->label, atomic_load(&r->active));
+    }
+    struct ag_keycache_stats ks;
+    memset(&ks, 0, sizeof(ks));
+    if (rt->keys)
+        ag_keycache_stats(rt->keys->kc, &ks);
+    if (rc == AG_OK)
+        rc = ag_buf_printf(
+            b,
+            "# HELP airgate_jwks_refresh_total Successful fetches of the IdP key set.\n"
+            "# TYPE airgate_jwks_refresh_total counter\nairgate_jwks_refresh_total %llu\n"
+            "# HELP airgate_jwks_refresh_failures_total Failed fetches (old keys kept).\n"
+            "# TYPE airgate_jwks_refresh_failures_total counter\n"
+            "airgate_jwks_refresh_failures_total %llu\n"
+            "# HELP airgate_jwks_keys Usable keys in the current key set.\n"
+            "# TYPE airgate_jwks_keys gauge\nairgate_jwks_keys %zu\n"
+            "# HELP airgate_jwks_ready 1 once a key set is loaded.\n"
+            "# TYPE airgate_jwks_ready gauge\nairgate_jwks_ready %d\n",
+            (unsigned long long)ks.fetch_ok, (unsigned long long)ks.fetch_failed, ks.keys,
+            ks.ready ? 1 : 0);
+    struct ag_token_cache_stats ts;
+    memset(&ts, 0, sizeof(ts));
+    ag_token_cache_stats(px->tc, &ts);
+    if (rc == AG_OK)
+        rc = ag_buf_printf(b,
+                           "# HELP airgate_token_cache_hits_total Bearer tokens found verified "
+                           "in the cache.\n# TYPE airgate_token_cache_hits_total counter\n"
+                           "airgate_token_cache_hits_total %llu\n"
+                           "# HELP airgate_token_cache_misses_total Bearer tokens verified "
+                           "with a signature check.\n"
+                           "# TYPE airgate_token_cache_misses_total counter\n"
+                           "airgate_token_cache_misses_total %llu\n"
+                           "# HELP airgate_inflight_requests Requests being served.\n"
+                           "# TYPE airgate_inflight_requests gauge\n"
+                           "airgate_inflight_requests %d\n"
+                           "# HELP airgate_open_connections Client connections open.\n"
+                           "# TYPE airgate_open_connections gauge\n"
+                           "airgate_open_connections %d\n",
+                           (unsigned long long)ts.hits, (unsigned long long)ts.misses,
+                           ag_proxy_inflight(px), ag_front_connections(px->front));
+    return rc;
+}
+
+void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+                         const struct ag_http_request *req, enum ag_route route,
+                         struct ag_http_response *resp)
+{
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        static const char body[] = "{\"error\":\"method_not_allowed\"}\n";
+        ag_http_response_set(a, resp, 405, "application/json", body, sizeof(body) - 1);
+        ag_http_response_add_header(a, resp, "Allow", "GET, HEAD");
+        return;
+    }
+    switch (route) {
+    case AG_ROUTE_HEALTHZ:
+        ag_http_response_set(a, resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
+        return;
+    case AG_ROUTE_READYZ: {
+        bool keys = ag_runtime_keys_ready(rt);
+        int healthy = ag_pool_healthy_count(&px->pool);
+        bool draining = atomic_load(&px->draining);
+        bool ok = keys && healthy > 0 && !draining;
+        char *body = ag_arena_printf(
+            a, "{\"ready\":%s,\"keys_loaded\":%s,\"healthy_upstreams\":%d,\"draining\":%s}\n",
+            ok ? "true" : "false", keys ? "true" : "false", healthy, draining ? "true" : "false");
+        ag_http_response_set(a, resp, ok ? 200 : 503, "application/json", body, strlen(body));
+        return;
+    }
+    case AG_ROUTE_METRICS: {
+        struct ag_buf b;
+        ag_buf_init(&b, 4u << 20);
+        if (ag_endpoints_metrics(px, rt, &b) == AG_OK)
+            ag_http_response_set(a, resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
+                                 b.len);
+        else
+            ag_http_response_set(a, resp, 500, "text/plain", "metrics too large\n", 18);
+        ag_buf_release(&b, 0);
+        return;
+    }
+    case AG_ROUTE_JWKS: {
+        const char *jwks = rt->signer ? ag_assertion_jwks_json(rt->signer) : NULL;
+        if (!jwks) {
+            ag_http_response_set(a, resp, 404, "application/json", "{\"error\":\"not_found\"}\n",
+                                 22);
+            return;
+        }
+        ag_http_response_set(a, resp, 200, "application/jwk-set+json", jwks, strlen(jwks));
+        ag_http_response_add_header(a, resp, "Cache-Control", "public, max-age=300");
+        return;
+    }
+    default:
+        ag_http_response_set(a, resp, 404, "application/json", "{\"error\":\"not_found\"}\n", 22);
+        return;
+    }
+}
