@@ -25,7 +25,7 @@
 
 extern char **environ;
 
-#define AG_RM_SCHEMA_VERSION 1
+#define AG_RM_SCHEMA_VERSION 2
 #define AG_RM_MAX_INPUT (1024u * 1024u) /* claims file or stdin */
 #define AG_RM_BANNER                                                                               \
     "UNVERIFIED: signature NOT checked (--no-verify); anyone can forge these claims"
@@ -382,7 +382,10 @@ static json_t *ag_rm_json_doc(struct ag_arena *a, const struct ag_rm_opts *o,
     json_object_set_new(doc, "source", s);
     json_t *c = json_object();
     json_object_set_new(c, "claims", ag_rm_strlist_json(m));
-    json_object_set_new(c, "unmapped", ag_rm_nullable(ag_rolemap_unmapped_role(m)));
+    /* "deny" as the human output says it; roles.custom may not be named deny, so it is
+     * never a role (schema 1 wrote null here). */
+    const char *unmapped = ag_rolemap_unmapped_role(m);
+    json_object_set_new(c, "unmapped", json_string(unmapped ? unmapped : "deny"));
     json_object_set_new(doc, "roles_config", c);
     return doc;
 }

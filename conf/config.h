@@ -96,6 +96,7 @@ struct ag_config {
 
     struct {
         struct ag_strlist claims; /* paths into the verified token */
+        struct ag_strlist custom; /* Airflow roles beyond the built-ins that roles.map may name */
         size_t n_rules;
         struct ag_role_rule *rules;
         char *unmapped; /* NULL means deny; otherwise the Airflow role given to users with none */

@@ -32,6 +32,36 @@ int ag_conf_role_name_ok(const char *s)
     return 1;
 }
 
+const char *const ag_conf_builtin_roles[] = {"Admin", "Op", "User", "Viewer", "Public", NULL};
+
+int ag_conf_role_known(const struct ag_config *c, const char *s)
+{
+    for (size_t i = 0; ag_conf_builtin_roles[i]; i++) {
+        if (strcmp(s, ag_conf_builtin_roles[i]) == 0)
+            return 1;
+    }
+    for (size_t i = 0; i < c->roles.custom.n; i++) {
+        if (strcmp(s, c->roles.custom.items[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+const char *ag_conf_role_suggest(struct ag_conf_ctx *ctx, const char *s, int with_deny)
+{
+    const struct ag_strlist *cu = &ctx->cfg->roles.custom;
+    size_t nb = sizeof(ag_conf_builtin_roles) / sizeof(ag_conf_builtin_roles[0]) - 1;
+    const char **words = ag_arena_calloc(ctx->tmp, nb + cu->n + 2, sizeof(*words));
+    size_t n = 0;
+    if (with_deny)
+        words[n++] = "deny";
+    for (size_t i = 0; i < nb; i++)
+        words[n++] = ag_conf_builtin_roles[i];
+    for (size_t i = 0; i < cu->n; i++)
+        words[n++] = cu->items[i];
+    return ag_conf_suggest_word(s, words);
+}
+
 int ag_conf_url_parse(const char *s, struct ag_conf_url *u, char *why, size_t whylen)
 {
     memset(u, 0, sizeof(*u));

@@ -21,6 +21,16 @@ int ag_conf_url_parse(const char *s, struct ag_conf_url *u, char *why, size_t wh
  * (at most 64; no trailing space). Commas are out since roles travel comma-separated. */
 int ag_conf_role_name_ok(const char *s);
 
+/** Airflow's built-in roles, NULL-terminated. */
+extern const char *const ag_conf_builtin_roles[];
+
+/** True when s is a built-in Airflow role or one listed in roles.custom (converted earlier). */
+int ag_conf_role_known(const struct ag_config *c, const char *s);
+
+/** The built-in or custom role (or "deny" when with_deny) closest to s, or NULL if none is
+ * close; the text lives in ctx->tmp. */
+const char *ag_conf_role_suggest(struct ag_conf_ctx *ctx, const char *s, int with_deny);
+
 /** The scalar of n, or NULL after reporting that `what` (e.g. "a string") was expected. */
 const char *ag_conf_need_scalar(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
                                 const char *key, const char *what);

@@ -303,6 +303,16 @@ static int ag_rule_roles(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yn
                           ag_conf_quote(r->str, r->len, q, sizeof(q)));
             return -1;
         }
+        if (!ag_conf_role_known(ctx->cfg, r->str)) {
+            /* A typo here would silently grant nothing, or a role nobody created. */
+            const char *sug = ag_conf_role_suggest(ctx, r->str, 0);
+            ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, r), key,
+                          "%s is not a built-in Airflow role (Admin, Op, User, Viewer, Public) "
+                          "nor listed in roles.custom%s%s%s",
+                          ag_conf_quote(r->str, r->len, q, sizeof(q)), sug ? " (did you mean " : "",
+                          sug ? sug : "", sug ? "?)" : "");
+            return -1;
+        }
         out->items[out->n++] = ag_arena_strdup(ctx->cfg->arena, r->str);
     }
     return 0;

@@ -84,11 +84,15 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "resource_access.${oidc.client_id}.roles", 0, 0, NULL,
      "Dotted paths into the verified token where IdP roles are read; a key containing dots "
      "is written in double quotes: `resource_access.\"airflow.prod\".roles`."},
+    {"roles.custom", AG_OPT_STRLIST, FLD(roles.custom), 0, "", 0, 0, NULL,
+     "Airflow roles created beyond the built-in `Admin`, `Op`, `User`, `Viewer`, `Public` (e.g. "
+     "`[DataEng]`); `roles.map` and `roles.unmapped` may name only these and the built-ins."},
     {"roles.map", AG_OPT_ROLEMAP, FLD2(roles.n_rules, roles.rules), REQ, NULL, 0, 0, NULL,
      "IdP role -> Airflow role (or list of roles); may be empty only when `roles.unmapped` "
      "names a role."},
     {"roles.unmapped", AG_OPT_STRING, FLD(roles.unmapped), 0, "deny", 0, 0, NULL,
-     "`deny` (403 for users with no mapped role) or the Airflow role they get, e.g. `Public`."},
+     "`deny` (403 for users with no mapped role) or the Airflow role they get, e.g. `Public` (a "
+     "built-in role or one of `roles.custom`)."},
     {"upstreams.servers", AG_OPT_URLLIST, FLD(upstreams.servers), REQ, NULL, 0, 0, NULL,
      "Airflow webserver replicas, `http(s)://host:port` (a DNS name is re-resolved)."},
     {"upstreams.health_path", AG_OPT_STRING, FLD(upstreams.health_path), 0, "/health", 0, 0, NULL,

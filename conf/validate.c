@@ -145,6 +145,34 @@ static void ag_check_session(struct ag_conf_ctx *ctx)
                       c->session.refresh_before_s, c->session.lifetime_s);
 }
 
+static void ag_check_custom_roles(struct ag_conf_ctx *ctx)
+{
+    const struct ag_strlist *cu = &ctx->cfg->roles.custom;
+    struct ag_conf_loc loc = ag_loc_key(ctx, "roles.custom");
+    for (size_t i = 0; i < cu->n; i++) {
+        const char *r = cu->items[i];
+        if (!ag_conf_role_name_ok(r) || strcmp(r, "deny") == 0) {
+            ag_conf_error(ctx, loc, "roles.custom",
+                          "\"%s\" is not an Airflow role name (a letter, then letters, digits, "
+                          "spaces, _ . -; at most 64; not deny)",
+                          r);
+            continue;
+        }
+        for (size_t k = 0; ag_conf_builtin_roles[k]; k++) {
+            /* "admin" next to Admin is two roles in Airflow: almost always a typo. */
+            if (strcasecmp(r, ag_conf_builtin_roles[k]) == 0)
+                ag_conf_error(ctx, loc, "roles.custom",
+                              "\"%s\" is the built-in role %s; list only roles beyond the "
+                              "built-ins",
+                              r, ag_conf_builtin_roles[k]);
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(r, cu->items[k]) == 0)
+                ag_conf_error(ctx, loc, "roles.custom", "\"%s\" is listed twice", r);
+        }
+    }
+}
+
 static void ag_check_roles(struct ag_conf_ctx *ctx)
 {
     struct ag_config *c = ctx->cfg;
@@ -155,6 +183,7 @@ static void ag_check_roles(struct ag_conf_ctx *ctx)
             ag_conf_error(ctx, ag_loc_key(ctx, "roles.claims"), "roles.claims",
                           "an empty claim path (e.g. resource_access.airflow.roles)");
     }
+    ag_check_custom_roles(ctx);
     if (c->roles.unmapped) {
         if (strcmp(c->roles.unmapped, "deny") == 0) {
             c->roles.unmapped = NULL;
@@ -162,6 +191,15 @@ static void ag_check_roles(struct ag_conf_ctx *ctx)
             ag_conf_error(ctx, ag_loc_key(ctx, "roles.unmapped"), "roles.unmapped",
                           "must be deny or an Airflow role name (e.g. Public), got \"%s\"",
                           c->roles.unmapped);
+            return;
+        } else if (!ag_conf_role_known(c, c->roles.unmapped)) {
+            /* "denny" taken as a role would give every signed-in user a role nobody meant. */
+            const char *sug = ag_conf_role_suggest(ctx, c->roles.unmapped, 1);
+            ag_conf_error(ctx, ag_loc_key(ctx, "roles.unmapped"), "roles.unmapped",
+                          "\"%s\" is neither deny nor a built-in Airflow role (Admin, Op, User, "
+                          "Viewer, Public) nor listed in roles.custom%s%s%s",
+                          c->roles.unmapped, sug ? " (did you mean " : "", sug ? sug : "",
+                          sug ? "?)" : "");
             return;
         }
     }

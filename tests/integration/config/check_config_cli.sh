@@ -42,6 +42,20 @@ check "bad claim path names the path" has "$err" 'resource_access["airflow"].rol
 AIRGATE_ROLES_CLAIMS='resource_access."my client".roles' run check-config -q -c "$fx/good.yaml"
 check "quoted claim path with a space is valid" test "$rc" -eq 0
 
+# Role names are checked: a typo of deny or of a role must not become a role nobody created.
+sed 's/^  map: .*/  map: { airflow_admin: Admn, airflow_viewer: Viewer }\n  unmapped: denny/' \
+  "$fx/good.yaml" >"$tmp/role-typos.yaml"
+cp -r "$fx/secrets" "$tmp/"
+run check-config -c "$tmp/role-typos.yaml"
+check "role typos exit 2" test "$rc" -eq 2
+check "roles.map typo: file:line and did you mean" has "$err" "$tmp/role-typos.yaml:12: roles.map.airflow_admin: \"Admn\" is not a built-in Airflow role (Admin, Op, User, Viewer, Public) nor listed in roles.custom (did you mean Admin?)"
+check "roles.unmapped typo: file:line and did you mean" has "$err" "$tmp/role-typos.yaml:13: roles.unmapped: \"denny\" is neither deny nor a built-in Airflow role (Admin, Op, User, Viewer, Public) nor listed in roles.custom (did you mean deny?)"
+AIRGATE_ROLES_CUSTOM='DataEng' AIRGATE_ROLES_UNMAPPED=DataEng run check-config -q -c "$fx/good.yaml"
+check "a declared custom role is accepted" test "$rc" -eq 0
+AIRGATE_ROLES_UNMAPPED=DataEng run check-config -c "$fx/good.yaml"
+check "an undeclared custom role exits 2" test "$rc" -eq 2
+check "an undeclared custom role names the variable" has "$err" 'env AIRGATE_ROLES_UNMAPPED: roles.unmapped: "DataEng" is neither deny'
+
 AIRGATE_OIDC_LEEWAY_S=abc run check-config -c "$fx/good.yaml"
 check "env bad value exits 2" test "$rc" -eq 2
 check "env bad value names the variable" has "$err" 'env AIRGATE_OIDC_LEEWAY_S: oidc.leeway_s: expected an integer, got "abc"'

@@ -465,6 +465,77 @@ Test(bad, unmapped_not_a_role)
                "\"<none>\"\n");
 }
 
+Test(bad, unmapped_typo_of_deny)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS "roles:\n  map: {a: Admin}\n  unmapped: denny\n" L_UP,
+               "CFG:10: roles.unmapped: \"denny\" is neither deny nor a built-in Airflow role "
+               "(Admin, Op, User, Viewer, Public) nor listed in roles.custom (did you mean "
+               "deny?)\n");
+}
+
+Test(bad, unmapped_unknown_role_without_suggestion)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS "roles:\n  map: {a: Admin}\n  unmapped: Everybody\n" L_UP,
+               "CFG:10: roles.unmapped: \"Everybody\" is neither deny nor a built-in Airflow role "
+               "(Admin, Op, User, Viewer, Public) nor listed in roles.custom\n");
+}
+
+Test(bad, unmapped_typo_of_custom_role)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS
+               "roles:\n  custom: [DataEng]\n  map: {a: Admin}\n  unmapped: DataEgn\n" L_UP,
+               "CFG:11: roles.unmapped: \"DataEgn\" is neither deny nor a built-in Airflow role "
+               "(Admin, Op, User, Viewer, Public) nor listed in roles.custom (did you mean "
+               "DataEng?)\n");
+}
+
+Test(bad, map_value_typo)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS "roles:\n  map:\n    viewer: Viewer\n    admins: Admn\n" L_UP,
+               "CFG:11: roles.map.admins: \"Admn\" is not a built-in Airflow role (Admin, Op, "
+               "User, Viewer, Public) nor listed in roles.custom (did you mean Admin?)\n");
+}
+
+Test(bad, map_value_in_list_lowercase)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS "roles:\n  map:\n    ops: [Op, user]\n" L_UP,
+               "CFG:10: roles.map.ops: \"user\" is not a built-in Airflow role (Admin, Op, "
+               "User, Viewer, Public) nor listed in roles.custom (did you mean User?)\n");
+}
+
+Test(bad, map_value_undeclared_custom_role)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS "roles:\n  map:\n    /team-de: [DataEng, Viewer]\n" L_UP,
+               "CFG:10: roles.map./team-de: \"DataEng\" is not a built-in Airflow role (Admin, "
+               "Op, User, Viewer, Public) nor listed in roles.custom\n");
+}
+
+Test(bad, env_map_value_typo)
+{
+    char *const env[] = {"AIRGATE_ROLES_MAP=admins=Admin|Veiwer", NULL};
+    char *e = ct_errors(BASE, env);
+    cr_assert_not_null(e);
+    cr_assert(strstr(e, "env AIRGATE_ROLES_MAP: roles.map.admins: \"Veiwer\" is not a built-in "
+                        "Airflow role") != NULL,
+              "got: %s", e);
+    cr_assert(strstr(e, "(did you mean Viewer?)") != NULL, "got: %s", e);
+    free(e);
+}
+
+Test(bad, custom_role_shadows_builtin)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS "roles:\n  custom: [admin]\n  map: {a: Admin}\n" L_UP,
+               "CFG:9: roles.custom: \"admin\" is the built-in role Admin; list only roles "
+               "beyond the built-ins\n");
+}
+
+Test(bad, custom_role_bad_name)
+{
+    EXPECT_ERR(L_PUB L_OIDC L_SESS "roles:\n  custom: [\"Data,Eng\"]\n  map: {a: Admin}\n" L_UP,
+               "CFG:9: roles.custom: \"Data,Eng\" is not an Airflow role name (a letter, then "
+               "letters, digits, spaces, _ . -; at most 64; not deny)\n");
+}
+
 Test(bad, alg_none)
 {
     EXPECT_ERR(WITH_OIDC("  client_secret: \"s3cret\"\n  allowed_algs: [RS256, none]\n"),

@@ -107,6 +107,7 @@ Test(good, full_config)
                 "  leeway_s: 0\n  token_endpoint_auth: client_secret_post\n" L_SESS
                 "  idle_timeout_s: 3600\n"
                 "roles:\n  claims: [realm_access.roles, resource_access.airflow.roles]\n"
+                "  custom: [\"Team A\", DataEng]\n"
                 "  map:\n    airflow_admin: [Admin, Op]\n    \"team a\": \"Team A\"\n"
                 "  unmapped: Public\n"
                 "upstreams:\n  servers: [\"http://a:8080\", \"https://b.internal:8443/\"]\n"
@@ -137,6 +138,8 @@ Test(good, full_config)
     cr_assert_str_eq(c->roles.rules[1].idp_role, "team a");
     cr_assert_str_eq(c->roles.rules[1].airflow_roles.items[0], "Team A");
     cr_assert_str_eq(c->roles.unmapped, "Public");
+    cr_assert_eq(c->roles.custom.n, 2);
+    cr_assert_str_eq(c->roles.custom.items[1], "DataEng");
     cr_assert_str_eq(c->upstreams.servers.items[1], "https://b.internal:8443");
     cr_assert_eq(c->upstreams.balance, AG_BALANCE_LEAST_CONN);
     ag_config_unref(c);
@@ -148,6 +151,24 @@ Test(good, empty_role_map_with_unmapped_role)
         ct_load(L_PUB L_OIDC L_SESS "roles:\n  map: {}\n  unmapped: Viewer\n" L_UP, no_env);
     cr_assert_eq(c->roles.n_rules, 0);
     cr_assert_str_eq(c->roles.unmapped, "Viewer");
+    ag_config_unref(c);
+}
+
+Test(good, custom_role_as_unmapped_and_in_map)
+{
+    struct ag_config *c = ct_load(L_PUB L_OIDC L_SESS
+                                  "roles:\n  custom: [DataEng]\n  map: { de: [DataEng, Viewer] }\n"
+                                  "  unmapped: DataEng\n" L_UP,
+                                  no_env);
+    cr_assert_str_eq(c->roles.rules[0].airflow_roles.items[0], "DataEng");
+    cr_assert_str_eq(c->roles.unmapped, "DataEng");
+    ag_config_unref(c);
+}
+
+Test(good, custom_roles_default_to_none)
+{
+    struct ag_config *c = ct_load(BASE, no_env);
+    cr_assert_eq(c->roles.custom.n, 0);
     ag_config_unref(c);
 }
 
