@@ -11,6 +11,7 @@
 #include "conf/convert_list.h"
 #include "conf/options.h"
 #include "core/arena.h"
+#include "core/url.h"
 
 #define AG_CONF_MAX_STRING 4096
 
@@ -62,111 +63,6 @@ const char *ag_conf_role_suggest(struct ag_conf_ctx *ctx, const char *s, int wit
     return ag_conf_suggest_word(s, words);
 }
 
-int ag_conf_url_parse(const char *s, struct ag_conf_url *u, char *why, size_t whylen)
-{
-    memset(u, 0, sizeof(*u));
-    u->port = -1;
-    u->path = "";
-    for (const char *p = s; *p; p++) {
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
-            snprintf(why, whylen, "must not contain spaces or control characters");
-            return -1;
-        }
-    }
-    const char *rest;
-    if (strncasecmp(s, "https://", 8) == 0) {
-        u->https = 1;
-        rest = s + 8;
-    } else if (strncasecmp(s, "http://", 7) == 0) {
-        rest = s + 7;
-    } else {
-        snprintf(why, whylen, "must start with http:// or https://");
-        return -1;
-    }
-    if (strchr(rest, '#')) {
-        snprintf(why, whylen, "must not have a #fragment");
-        return -1;
-    }
-    if (strchr(rest, '?')) {
-        snprintf(why, whylen, "must not have a ?query");
-        return -1;
-    }
-    size_t alen = strcspn(rest, "/");
-    u->path = rest + alen;
-    if (memchr(rest, '@', alen)) {
-        snprintf(why, whylen, "must not contain user:password@");
-        return -1;
-    }
-    if (alen == 0) {
-        snprintf(why, whylen, "has no host");
-        return -1;
-    }
-    const char *host = rest, *hend, *port = NULL;
-    if (rest[0] == '[') {
-        const char *rb = memchr(rest, ']', alen);
-        if (!rb) {
-            snprintf(why, whylen, "has an unterminated [IPv6] host");
-            return -1;
-        }
-        host = rest + 1;
-        hend = rb;
-        if (rb + 1 < rest + alen) {
-            if (rb[1] != ':') {
-                snprintf(why, whylen, "has junk after the [IPv6] host");
-                return -1;
-            }
-            port = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(rest, ':', alen);
-        hend = colon ? colon : rest + alen;
-        port = colon ? colon + 1 : NULL;
-    }
-    size_t hlen = (size_t)(hend - host);
-    if (hlen == 0 || hlen >= sizeof(u->host)) {
-        snprintf(why, whylen, hlen ? "has a host name that is too long" : "has no host");
-        return -1;
-    }
-    memcpy(u->host, host, hlen);
-    u->host[hlen] = '\0';
-    if (rest[0] == '[') {
-        unsigned char a6[16];
-        if (inet_pton(AF_INET6, u->host, a6) != 1) {
-            snprintf(why, whylen, "has a bad IPv6 address");
-            return -1;
-        }
-    } else {
-        for (size_t i = 0; i < hlen; i++) {
-            unsigned char c = (unsigned char)u->host[i];
-            if (!isalnum(c) && c != '-' && c != '.' && c != '_') {
-                snprintf(why, whylen, "has a bad host name");
-                return -1;
-            }
-        }
-    }
-    if (port) {
-        const char *pend = rest + alen;
-        long v = 0;
-        if (port == pend || pend - port > 5) {
-            snprintf(why, whylen, "has a bad port");
-            return -1;
-        }
-        for (const char *p = port; p < pend; p++) {
-            if (!isdigit((unsigned char)*p)) {
-                snprintf(why, whylen, "has a bad port");
-                return -1;
-            }
-            v = v * 10 + (*p - '0');
-        }
-        if (v < 1 || v > 65535) {
-            snprintf(why, whylen, "has a port outside 1..65535");
-            return -1;
-        }
-        u->port = v;
-    }
-    return 0;
-}
-
 const char *ag_conf_need_scalar(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
                                 const char *key, const char *what)
 {
@@ -216,11 +112,12 @@ static void ag_conv_url(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yno
     const char *s = ag_conf_need_scalar(ctx, idx, n, o->path, "a URL");
     if (!s || ag_conf_check_text(ctx, idx, n, o->path) != 0)
         return;
-    struct ag_conf_url u;
-    char why[96], q[96];
-    if (ag_conf_url_parse(s, &u, why, sizeof(why)) != 0) {
+    struct ag_url u;
+    struct ag_err err;
+    char q[96];
+    if (ag_url_parse(s, AG_URL_HTTP, &u, &err) != AG_OK) {
         ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, n), o->path, "%s is not a valid URL: %s",
-                      ag_conf_quote(s, n->len, q, sizeof(q)), why);
+                      ag_conf_quote(s, n->len, q, sizeof(q)), err.msg);
         return;
     }
     char *v = ag_arena_strdup(ctx->cfg->arena, s);

@@ -5,18 +5,6 @@
 
 #include "conf/ctx.h"
 
-/** The parts of a URL that the checks need. */
-struct ag_conf_url {
-    int https;
-    char host[256];   /* without brackets for IPv6 */
-    long port;        /* -1 when absent */
-    const char *path; /* points into the checked string; "" when absent */
-};
-
-/** Checks an http(s) URL (host present, no userinfo, query or fragment, sane port); on failure
- * returns -1 with the reason in why. */
-int ag_conf_url_parse(const char *s, struct ag_conf_url *u, char *why, size_t whylen);
-
 /** True for names Airflow roles can have here: a letter, then letters, digits, space, _ . -
  * (at most 64; no trailing space). Commas are out since roles travel comma-separated. */
 int ag_conf_role_name_ok(const char *s);

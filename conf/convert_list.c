@@ -10,6 +10,7 @@
 #include "conf/options.h"
 #include "core/arena.h"
 #include "core/secret.h"
+#include "core/url.h"
 
 #define AG_CONF_MAX_ITEMS 256
 
@@ -55,18 +56,19 @@ void ag_conf_conv_strlist(struct ag_conf_ctx *ctx, size_t idx, const struct ag_y
         return;
     struct ag_strlist l = {0, ag_arena_calloc(ctx->cfg->arena, n->n + 1, sizeof(char *))};
     int bad = 0;
-    char why[96], q[96];
+    char q[96];
     for (const struct ag_ynode *it = n->first; it; it = it->next) {
         if (ag_conf_check_text(ctx, idx, it, o->path) != 0) {
             bad = 1;
             continue;
         }
         if (o->type == AG_OPT_URLLIST) {
-            struct ag_conf_url u;
-            if (ag_conf_url_parse(it->str, &u, why, sizeof(why)) != 0) {
+            struct ag_url u;
+            struct ag_err err;
+            if (ag_url_parse(it->str, AG_URL_HTTP, &u, &err) != AG_OK) {
                 ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, it), o->path,
                               "%s is not a valid URL: %s",
-                              ag_conf_quote(it->str, it->len, q, sizeof(q)), why);
+                              ag_conf_quote(it->str, it->len, q, sizeof(q)), err.msg);
                 bad = 1;
                 continue;
             }

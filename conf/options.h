@@ -23,7 +23,7 @@ enum ag_conf_type {
 
 enum {
     AG_OPTF_REQUIRED = 1u << 0,
-    AG_OPTF_NO_SLASH = 1u << 1, /* URL: trailing '/' removed (public_url + "/oauth2/...") */
+    AG_OPTF_NO_SLASH = 1u << 1,   /* URL: trailing '/' removed (public_url + "/oauth2/...") */
     AG_OPTF_CLAIM_PATH = 1u << 2, /* a "${key}" in the default becomes one claim-path segment */
 };
 

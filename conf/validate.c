@@ -8,6 +8,7 @@
 #include "conf/convert.h"
 #include "conf/options.h"
 #include "core/arena.h"
+#include "core/url.h"
 
 static const char *const ag_known_algs[] = {
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
@@ -55,13 +56,13 @@ static int ag_cookie_name_ok(const char *s)
 static void ag_check_urls(struct ag_conf_ctx *ctx)
 {
     struct ag_config *c = ctx->cfg;
-    struct ag_conf_url pub, iss;
-    char why[96];
-    if (c->public_url && ag_conf_url_parse(c->public_url, &pub, why, sizeof(why)) == 0) {
-        c->public_https = pub.https != 0;
+    struct ag_url pub, iss;
+    /* Both were checked on conversion; a failure here has been reported already. */
+    if (c->public_url && ag_url_parse(c->public_url, AG_URL_HTTP, &pub, NULL) == AG_OK) {
+        c->public_https = pub.tls;
         c->redirect_uri = ag_arena_printf(c->arena, "%s/oauth2/callback", c->public_url);
-        if (c->oidc.issuer && ag_conf_url_parse(c->oidc.issuer, &iss, why, sizeof(why)) == 0 &&
-            pub.https && !iss.https && !ag_host_is_loopback(iss.host))
+        if (c->oidc.issuer && ag_url_parse(c->oidc.issuer, AG_URL_HTTP, &iss, NULL) == AG_OK &&
+            pub.tls && !iss.tls && !ag_host_is_loopback(iss.host))
             ag_conf_error(ctx, ag_loc_key(ctx, "oidc.issuer"), "oidc.issuer",
                           "is http:// while public_url is https://; use https (plain http is "
                           "accepted only for a loopback issuer)");

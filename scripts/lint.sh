@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static checks on the C sources: banned functions, cppcheck, clang-tidy (check set in .clang-tidy).
+# Static checks on the C sources: banned functions, clang-format, cppcheck, clang-tidy (check set in .clang-tidy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,18 @@ mapfile -t sources < <(find "${src_dirs[@]}" -name '*.c' 2>/dev/null | sort)
 # curl's list: these invite overflows or hide errors; we use snprintf, memcpy with bounds, strtol.
 if grep -nE '\b(strcpy|strcat|sprintf|atoi|strtok)\s*\(' "${sources[@]}" $(find "${src_dirs[@]}" tests -name '*.h' -o -name '*.c' 2>/dev/null | grep -v node_modules); then
   echo "lint: banned function in use (see above)" >&2
+  exit 1
+fi
+
+# Formatting: .clang-format is the style; a file that differs from it fails lint.
+mapfile -t formatted < <(git ls-files '*.c' '*.h' 2>/dev/null || find "${src_dirs[@]}" tests -name '*.[ch]')
+unformatted=()
+for f in "${formatted[@]}"; do
+  case $f in tests/node_modules/*) continue ;; esac
+  clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || unformatted+=("$f")
+done
+if [ ${#unformatted[@]} -gt 0 ]; then
+  printf 'lint: not formatted with .clang-format (run clang-format -i on them): %s\n' "${unformatted[*]}" >&2
   exit 1
 fi
 

@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "core/log.h"
+#include "core/url.h"
 #include "proxy/upstream/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
@@ -29,49 +30,22 @@ struct ag_health {
 enum ag_rc ag_upstream_url_parse(const char *s, struct ag_upstream_url *out, struct ag_err *err)
 {
     memset(out, 0, sizeof(*out));
-    const char *p;
-    if (strncmp(s, "http://", 7) == 0) {
-        snprintf(out->scheme, sizeof(out->scheme), "http");
-        p = s + 7;
-        out->port = 80;
-    } else if (strncmp(s, "https://", 8) == 0) {
-        snprintf(out->scheme, sizeof(out->scheme), "https");
-        p = s + 8;
-        out->port = 443;
-    } else {
-        return ag_err_set(err, AG_EINVAL, "'%s': upstream must start with http:// or https://", s);
+    struct ag_url u;
+    if (ag_url_parse(s, AG_URL_HTTP, &u, err) != AG_OK) {
+        ag_err_prefix(err, "'%s'", s);
+        if (err)
+            err->rc = AG_EINVAL;
+        return AG_EINVAL;
     }
-    const char *hend;
-    if (*p == '[') {
-        hend = strchr(p, ']');
-        if (!hend)
-            return ag_err_set(err, AG_EINVAL, "'%s': unterminated [IPv6] address", s);
-        if ((size_t)(hend - p - 1) >= sizeof(out->host))
-            return ag_err_set(err, AG_EINVAL, "'%s': host too long", s);
-        memcpy(out->host, p + 1, (size_t)(hend - p - 1));
-        hend++;
-    } else {
-        hend = p + strcspn(p, ":/?#");
-        if (hend == p || (size_t)(hend - p) >= sizeof(out->host))
-            return ag_err_set(err, AG_EINVAL, "'%s': missing or too long host", s);
-        memcpy(out->host, p, (size_t)(hend - p));
-    }
-    if (*hend == ':') {
-        char *e = NULL;
-        long port = strtol(hend + 1, &e, 10);
-        if (e == hend + 1 || port < 1 || port > 65535 || (*e && *e != '/'))
-            return ag_err_set(err, AG_EINVAL, "'%s': bad port", s);
-        out->port = (unsigned)port;
-        hend = e;
-    }
-    if (*hend && *hend != '/')
-        return ag_err_set(err, AG_EINVAL, "'%s': unexpected '%c' after the host", s, *hend);
-    size_t rl = strlen(hend);
-    while (rl > 0 && hend[rl - 1] == '/')
+    memcpy(out->scheme, u.scheme, sizeof(out->scheme));
+    memcpy(out->host, u.host, sizeof(out->host));
+    out->port = ag_url_port(&u);
+    size_t rl = strlen(u.path);
+    while (rl > 0 && u.path[rl - 1] == '/')
         rl--;
-    if (rl >= sizeof(out->rest) || memchr(hend, '?', rl) || memchr(hend, '#', rl))
-        return ag_err_set(err, AG_EINVAL, "'%s': bad path prefix", s);
-    memcpy(out->rest, hend, rl);
+    if (rl >= sizeof(out->rest))
+        return ag_err_set(err, AG_EINVAL, "'%s': path prefix too long", s);
+    memcpy(out->rest, u.path, rl);
     unsigned char buf[16];
     out->literal =
         inet_pton(AF_INET, out->host, buf) == 1 || inet_pton(AF_INET6, out->host, buf) == 1;

@@ -139,3 +139,19 @@ test('keep-alive connections the replica closed while idle: next requests work, 
     await up.stop();
   }
 });
+
+test('an upper-case scheme (HTTP://) passes check-config and is health-checked like http://', async () => {
+  const up = await startUpstream();
+  const url = up.url.replace(/^http:/, 'HTTP:');
+  const ag = await startAirgate(baseConfig(idp, [url], { upstreams: { health_interval_s: 1, rise: 1 } }));
+  try {
+    await waitFor(async () => (await fetch(`${ag.url}/readyz`)).status === 200);
+    const r = await fetch(`${ag.url}/dags`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 200);
+    const m = await (await fetch(`${ag.url}/metrics`)).text();
+    assert.match(m, new RegExp(`airgate_upstream_healthy\\{upstream="127.0.0.1:${up.info.port}"\\} 1`));
+  } finally {
+    assert.equal((await ag.stop()).code, 0);
+    await up.stop();
+  }
+});

@@ -478,9 +478,9 @@ Test(bad_token, signature_only_mode_accepts_non_json_payload)
 Test(bad_token, kid_is_sanitised_in_messages)
 {
     struct ag_err err = {0};
-    cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"\\u001b[31mred\"}", claims(300, NULL),
-                               &err),
-                 AG_ECRYPTO);
+    cr_assert_eq(
+        verify_signed("{\"alg\":\"RS256\",\"kid\":\"\\u001b[31mred\"}", claims(300, NULL), &err),
+        AG_ECRYPTO);
     cr_assert_str_eq(err.msg, "no key with kid=?[31mred in the key set");
     char hdr[512];
     snprintf(hdr, sizeof(hdr), "{\"alg\":\"RS256\",\"kid\":\"%0200d\"}", 7);
