@@ -48,7 +48,8 @@ static const char *ag_url_scheme(const char *s, unsigned flags, struct ag_url *u
 static enum ag_rc ag_url_host(const char *h, size_t hlen, struct ag_url *u, struct ag_err *err)
 {
     if (hlen == 0 || hlen >= sizeof(u->host))
-        return ag_err_set(err, AG_EPARSE, hlen ? "has a host name that is too long" : "has no host");
+        return ag_err_set(err, AG_EPARSE,
+                          hlen ? "has a host name that is too long" : "has no host");
     memcpy(u->host, h, hlen);
     u->host[hlen] = '\0';
     if (u->ipv6) {

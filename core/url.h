@@ -17,14 +17,14 @@ enum ag_url_flags {
 
 /** A parsed URL. Pointers go into the parsed string, which must outlive this. */
 struct ag_url {
-    char scheme[8];        /* lower-case: "http", "https", "redis" or "rediss" */
-    bool tls;              /* https or rediss */
-    char host[256];        /* without brackets for IPv6 */
-    bool ipv6;             /* host was written [in brackets] */
-    long port;             /* -1 when absent; see ag_url_port */
-    const char *userinfo;  /* NULL when absent */
-    size_t userinfo_len;   /* bytes before the '@' */
-    const char *path;      /* "" when absent, else starts with '/' */
+    char scheme[8];       /* lower-case: "http", "https", "redis" or "rediss" */
+    bool tls;             /* https or rediss */
+    char host[256];       /* without brackets for IPv6 */
+    bool ipv6;            /* host was written [in brackets] */
+    long port;            /* -1 when absent; see ag_url_port */
+    const char *userinfo; /* NULL when absent */
+    size_t userinfo_len;  /* bytes before the '@' */
+    const char *path;     /* "" when absent, else starts with '/' */
 };
 
 /** Parses s into u. AG_EPARSE with a reason phrase in err ("has a bad port", ...) for spaces or
