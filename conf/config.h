@@ -134,6 +134,16 @@ struct ag_config {
         long ttl_s;
     } assertion;
 
+    struct {
+        char *redis_url; /* NULL: no shared state */
+        struct ag_secret password;
+        char *key_prefix;
+        bool serve_when_down; /* on_unavailable: serve */
+        long connect_timeout_ms;
+        long command_timeout_ms;
+        long resync_s;
+    } state;
+
     /* private */
     struct ag_arena *arena;
     atomic_int refs;

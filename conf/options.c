@@ -12,6 +12,7 @@
 static const char *const ag_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const ag_formats[] = {"json", "text", NULL};
 static const char *const ag_client_auths[] = {"client_secret_basic", "client_secret_post", NULL};
+static const char *const ag_unavailable[] = {"serve", "deny", NULL};
 static const char *const ag_balances[] = {"round_robin", "least_conn", NULL};
 
 /* Order matters: it is the print and reference order, and a "${key}" default may only name a key
@@ -145,6 +146,23 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "`aud` of `X-Airgate-Assertion`."},
     {"assertion.ttl_s", AG_OPT_INT, FLD(assertion.ttl_s), 0, "60", 10, 3600, NULL,
      "Lifetime of `X-Airgate-Assertion`."},
+    {"state.redis_url", AG_OPT_STRING, FLD(state.redis_url), 0, NULL, 0, 0, NULL,
+     "Shared state between replicas: `redis://[user@]host:port/db` (Memorystore, Redis >= 6); "
+     "unset: each replica alone. No TLS (`rediss://` is refused): keep Redis inside the VPC."},
+    {"state.password", AG_OPT_SECRET, FLD(state.password), 0, NULL, 1, 0, NULL,
+     "Redis AUTH password (use `state.password_file`); never put it in the URL."},
+    {"state.key_prefix", AG_OPT_STRING, FLD(state.key_prefix), 0, "airgate:", 0, 0, NULL,
+     "Prefix of every Redis key and channel (one per Airflow behind the same Redis)."},
+    {"state.on_unavailable", AG_OPT_ENUM, FLD(state.serve_when_down), 0, "serve", 0, 0,
+     ag_unavailable,
+     "Redis down: `serve` (sessions go on with the last known revocations) or `deny` (503 for "
+     "session traffic)."},
+    {"state.connect_timeout_ms", AG_OPT_INT, FLD(state.connect_timeout_ms), 0, "1000", 50, 60000,
+     NULL, "Time to connect to Redis and finish AUTH before retrying."},
+    {"state.command_timeout_ms", AG_OPT_INT, FLD(state.command_timeout_ms), 0, "500", 10, 60000,
+     NULL, "Longest wait for one Redis answer (login state, refresh lock)."},
+    {"state.resync_s", AG_OPT_INT, FLD(state.resync_s), 0, "30", 1, 3600, NULL,
+     "Re-read every revocation from Redis this often (and after every reconnect)."},
 };
 const size_t ag_conf_nopts = sizeof(ag_conf_opts) / sizeof(ag_conf_opts[0]);
 

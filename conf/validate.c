@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -212,6 +213,47 @@ static void ag_check_roles(struct ag_conf_ctx *ctx)
                       "role or set roles.unmapped to a role");
 }
 
+static void ag_check_state(struct ag_conf_ctx *ctx)
+{
+    struct ag_config *c = ctx->cfg;
+    const char *url = c->state.redis_url;
+    if (!url) {
+        if (c->state.password.len > 0)
+            ag_conf_error(ctx, ag_loc_key(ctx, "state.password"), "state.password",
+                          "is set but state.redis_url is not");
+        return;
+    }
+    struct ag_url u;
+    struct ag_err err = {0};
+    if (ag_url_parse(url, AG_URL_REDIS | AG_URL_USERINFO, &u, &err) != AG_OK) {
+        ag_conf_error(ctx, ag_loc_key(ctx, "state.redis_url"), "state.redis_url",
+                      "\"%s\" %s (expected redis://[user@]host:port/db)", url, err.msg);
+        return;
+    }
+    if (u.tls) {
+        ag_conf_error(ctx, ag_loc_key(ctx, "state.redis_url"), "state.redis_url",
+                      "rediss:// (TLS) is not supported: Debian 12's hiredis is built without "
+                      "TLS; use redis:// to a Redis inside the VPC with AUTH "
+                      "(state.password_file)");
+        return;
+    }
+    if (u.userinfo && memchr(u.userinfo, ':', u.userinfo_len))
+        ag_conf_error(ctx, ag_loc_key(ctx, "state.redis_url"), "state.redis_url",
+                      "holds a password: put it in state.password_file instead");
+    const char *db = u.path;
+    if (db[0] == '/' && db[1]) {
+        char *end = NULL;
+        long v = strtol(db + 1, &end, 10);
+        if (!end || *end || v < 0 || v > 15 || db[1] == '+' || db[1] == '-')
+            ag_conf_error(ctx, ag_loc_key(ctx, "state.redis_url"), "state.redis_url",
+                          "database \"%s\" must be a number 0..15", db + 1);
+    }
+    const char *pf = c->state.key_prefix;
+    if (pf && (strlen(pf) > 40 || strpbrk(pf, " \t\r\n")))
+        ag_conf_error(ctx, ag_loc_key(ctx, "state.key_prefix"), "state.key_prefix",
+                      "must be at most 40 characters without spaces");
+}
+
 static void ag_check_rest(struct ag_conf_ctx *ctx)
 {
     struct ag_config *c = ctx->cfg;
@@ -234,6 +276,7 @@ static void ag_check_rest(struct ag_conf_ctx *ctx)
         (c->assertion.key.len < 11 || memcmp(c->assertion.key.data, "-----BEGIN ", 11) != 0))
         ag_conf_error(ctx, ag_loc_key(ctx, "assertion.key"), "assertion.key",
                       "must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)");
+    ag_check_state(ctx);
 }
 
 void ag_conf_validate(struct ag_conf_ctx *ctx)

@@ -23,6 +23,8 @@ struct ag_http_request {
     const char *host;      /* the Host the client used (after trusted X-Forwarded-Host) */
     size_t n_headers;
     const struct ag_http_header *headers;
+    const char *body; /* NUL-terminated; only for the few endpoints whose body airgate reads */
+    size_t body_len;
 };
 
 struct ag_http_response {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "auth/idp/http_fetch.h"
+#include "auth/login/login.h"
 #include "auth/jose/keycache.h"
 #include "auth/jose/token_cache.h"
 #include "core/arena.h"
@@ -15,6 +16,7 @@
 #include "proxy/upstream/health.h"
 #include "proxy/event/offload.h"
 #include "proxy/runtime.h"
+#include "state/store.h"
 
 static pthread_mutex_t ag_reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -61,9 +63,15 @@ static void ag_proxy_free_parts(struct ag_proxy *px)
     ag_front_free(px->front);
     ag_token_cache_free(px->tc);
     ag_runtime_unref(px->rt);
+    ag_state_free(px->state); /* after the runtime: its login borrowed the store */
     ag_pool_destroy(&px->pool);
     pthread_mutex_destroy(&px->rt_lock);
     free(px);
+}
+
+static bool ag_proxy_same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
 enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct ag_err *err)
@@ -78,9 +86,30 @@ enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct a
     pthread_mutex_init(&px->rt_lock, NULL);
     ag_pool_init(&px->pool, (int)cfg->upstreams.balance, cfg->upstreams.rise, cfg->upstreams.fall);
     px->tc = ag_token_cache_new(0);
+    struct ag_state_opts so = {
+        .redis_url = cfg->state.redis_url,
+        .password = cfg->state.password.len ? (const char *)cfg->state.password.data : NULL,
+        .password_len = cfg->state.password.len,
+        .key_prefix = cfg->state.key_prefix,
+        .deny_when_down = !cfg->state.serve_when_down,
+        .connect_timeout_ms = cfg->state.connect_timeout_ms,
+        .command_timeout_ms = cfg->state.command_timeout_ms,
+        .resync_s = cfg->state.resync_s,
+        .hash_key = cfg->session.cookie_secret.data,
+        .hash_key_len = cfg->session.cookie_secret.len,
+    };
+    rc = ag_state_new(&so, &px->state, err);
+    if (rc != AG_OK)
+        goto fail;
+    if (!cfg->state.redis_url)
+        ag_log(AG_LOG_INFO, NULL,
+               "state: no state.redis_url: sign-out, single-use login state "
+               "and refresh coordination hold within this replica only");
     rc = ag_runtime_new(cfg, NULL, &px->rt, err);
     if (rc != AG_OK)
         goto fail;
+    if (px->rt->login)
+        ag_login_set_state(px->rt->login, px->state);
     ag_proxy_sync_pool(px, cfg);
     rc = ag_health_start(px, &px->health, err);
     if (rc != AG_OK)
@@ -107,6 +136,13 @@ enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag
     enum ag_rc rc = ag_runtime_new(cfg, cur, &nrt, err);
     if (rc != AG_OK)
         goto out;
+    if (nrt->login)
+        ag_login_set_state(nrt->login, px->state);
+    if (!ag_proxy_same_str(cur->cfg->state.redis_url, cfg->state.redis_url) ||
+        !ag_proxy_same_str(cur->cfg->state.key_prefix, cfg->state.key_prefix))
+        ag_log(AG_LOG_WARN, NULL,
+               "state.* changed: the new shared-state settings take effect "
+               "after a restart");
     rc = ag_front_reconfigure(px->front, cur->cfg, cfg, err);
     if (rc != AG_OK) {
         ag_runtime_unref(nrt);

@@ -19,6 +19,8 @@ struct ag_front;
 struct ag_health;
 struct ag_offload;
 
+struct ag_state;
+
 struct ag_proxy {
     pthread_mutex_t rt_lock;
     struct ag_runtime *rt; /* current; guarded by rt_lock */
@@ -28,6 +30,7 @@ struct ag_proxy {
     struct ag_health *health;
     struct ag_front *front;     /* accepting */
     struct ag_offload *offload; /* decisions that may wait on the IdP */
+    struct ag_state *state;     /* shared state; process lifetime (kept across reloads) */
     atomic_bool draining;
     uint16_t bound_port;
 };

@@ -125,6 +125,12 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
                                        .reachable = ag_login_default_reachable,
                                        .now = ag_login_default_now};
     enum ag_rc rc = ag_seal_ctx_init(&l->session_ctx, cfg, AG_SEAL_SESSION, err);
+    if (rc == AG_OK) {
+        struct ag_state_opts so = {.hash_key = l->session_ctx.keys[0].key,
+                                   .hash_key_len = sizeof(l->session_ctx.keys[0].key)};
+        rc = ag_state_new(&so, &l->own_state, err);
+        l->state = l->own_state;
+    }
     if (rc == AG_OK)
         rc = ag_seal_ctx_init(&l->state_ctx, cfg, AG_SEAL_LOGIN_STATE, err);
     if (rc == AG_OK && (!cfg->oidc.issuer || !cfg->oidc.client_id || !cfg->redirect_uri))
@@ -158,10 +164,16 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
     return AG_OK;
 }
 
+void ag_login_set_state(struct ag_login *l, struct ag_state *st)
+{
+    l->state = st ? st : l->own_state;
+}
+
 void ag_login_free(struct ag_login *l)
 {
     if (!l)
         return;
+    ag_state_free(l->own_state);
     for (size_t i = 0; i < AG_REFRESH_SLOTS; i++) {
         if (l->slots[i].session) {
             ag_secret_wipe(l->slots[i].session, strlen(l->slots[i].session));
@@ -297,6 +309,19 @@ static void ag_login_callback(struct ag_login *l, struct ag_arena *a,
         ag_page_login_failed(a, resp, ag_login_failure_phrase(rc), ag_login_start_path(a, "/"));
         return;
     }
+    rc = ag_state_claim_once(l->state, "state", st->state, AG_LOGIN_STATE_TTL_S, &err);
+    if (rc == AG_EDENIED) {
+        ag_log(AG_LOG_WARN, NULL, "login: callback rejected: %s (a replayed sign-in answer)",
+               err.msg);
+        ag_page_login_failed(a, resp, "this sign-in answer was already used",
+                             ag_login_start_path(a, st->rd));
+        return;
+    }
+    if (rc != AG_OK) {
+        ag_log(AG_LOG_WARN, NULL, "login: shared state unavailable: %s", err.msg);
+        ag_login_unavailable(a, req, st->rd, resp);
+        return;
+    }
     const struct ag_oidc_meta *m = l->hooks.meta(l->hooks.ctx);
     if (!m || !m->token_endpoint) {
         ag_login_unavailable(a, req, st->rd, resp);
@@ -359,7 +384,15 @@ static void ag_login_logout(struct ag_login *l, struct ag_arena *a,
     const struct ag_oidc_meta *m = l->hooks.meta(l->hooks.ctx);
     if (s) {
         struct ag_log_ctx lc = {.user = s->username};
-        ag_log(AG_LOG_INFO, &lc, "login: signed out");
+        /* copies of the cookie (another tab, another replica) must not outlive the sign-out */
+        if (s->session_id)
+            ag_state_revoke(l->state, AG_REVOKE_SESSION, s->session_id, now,
+                            s->created_at + l->session_ctx.lifetime_s + AG_SESSION_MAX_SKEW_S);
+        else /* a cookie from before session ids: end this user's sessions up to this one */
+            ag_state_revoke(l->state, AG_REVOKE_SUB, s->subject, s->created_at,
+                            s->created_at + l->session_ctx.lifetime_s + AG_SESSION_MAX_SKEW_S);
+        ag_log(AG_LOG_INFO, &lc, "login: signed out%s",
+               ag_state_shared(l->state) ? " (revoked on every replica)" : "");
     }
     if (!m || !m->end_session_endpoint) {
         ag_page_signed_out(a, resp, "/oauth2/start");
@@ -420,6 +453,8 @@ bool ag_login_handle(struct ag_login *l, struct ag_arena *a, const struct ag_htt
         ag_login_logout(l, a, req, resp);
     } else if (strcmp(p, "/oauth2/signed-out") == 0) {
         ag_page_signed_out(a, resp, "/oauth2/start");
+    } else if (strcmp(p, "/oauth2/backchannel-logout") == 0) {
+        ag_login_backchannel_logout(l, a, req, resp);
     } else if (strcmp(p, "/oauth2/userinfo") == 0) {
         ag_login_userinfo(l, a, req, resp);
     } else {

@@ -25,6 +25,7 @@
 struct ag_keycache;
 struct ag_login;
 struct ag_session;
+struct ag_state;
 
 /** Builds the login module for cfg. kc provides discovery metadata and key verification
  * (borrowed: must outlive the login object); rm is the compiled role map (borrowed). */
@@ -32,11 +33,16 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
                         const struct ag_rolemap *rm, struct ag_login **out,
                         struct ag_err *err) AG_WUR;
 
+/** Shares st (borrowed: must outlive l) for revocations, single-use login state and the
+ * cross-replica refresh; without it, l keeps them within this process. */
+void ag_login_set_state(struct ag_login *l, struct ag_state *st);
+
 /** Frees (wiping keys and cached refresh results). NULL is a no-op. */
 void ag_login_free(struct ag_login *l);
 
 /** Serves /oauth2/start, /oauth2/callback, /oauth2/logout, /logout, /logout/,
- * /oauth2/signed-out and /oauth2/userinfo. Returns false (resp untouched) for any other path. */
+ * /oauth2/signed-out, /oauth2/userinfo and POST /oauth2/backchannel-logout (body in req->body).
+ * Returns false (resp untouched) for any other path. */
 bool ag_login_handle(struct ag_login *l, struct ag_arena *a, const struct ag_http_request *req,
                      struct ag_http_response *resp);
 

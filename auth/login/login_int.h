@@ -12,6 +12,7 @@
 #include "auth/login/session.h"
 #include "auth/login/session_seal.h"
 #include "core/buf.h"
+#include "state/store.h"
 
 struct ag_login_hooks {
     void *ctx;
@@ -45,6 +46,8 @@ struct ag_login {
     const struct ag_config *cfg;
     const struct ag_rolemap *rm;
     struct ag_keycache *kc;
+    struct ag_state *state;     /* revocations, single-use values, refresh locks */
+    struct ag_state *own_state; /* this process only, until ag_login_set_state */
     struct ag_seal_ctx session_ctx, state_ctx;
     struct ag_jwt_policy access_policy, id_policy;
     struct ag_login_hooks hooks;
@@ -77,6 +80,10 @@ struct ag_identity *ag_login_identity(struct ag_arena *a, const struct ag_sessio
  * refused (invalid_grant); AG_EUPSTREAM / AG_ETIMEOUT when it could not be reached. */
 enum ag_rc ag_login_refresh(struct ag_login *l, struct ag_arena *a, const struct ag_session *s,
                             long long now, struct ag_session **out, struct ag_err *err) AG_WUR;
+
+/** POST /oauth2/backchannel-logout (auth/login/backchannel.c). */
+void ag_login_backchannel_logout(struct ag_login *l, struct ag_arena *a,
+                                 const struct ag_http_request *req, struct ag_http_response *resp);
 
 /** The current time through the hooks. */
 long long ag_login_now(struct ag_login *l);

@@ -10,6 +10,7 @@
 #include "auth/idp/oidc_client.h"
 #include "auth/login/pages.h"
 #include "auth/login/session_int.h"
+#include "core/b64url.h"
 #include "core/log.h"
 #include "core/secret.h"
 
@@ -55,6 +56,16 @@ static enum ag_rc ag_login_check_id_token(const struct ag_login *l, const struct
             return ag_err_set(err, AG_EDENIED, "ID token nonce does not match the login");
     }
     return AG_OK;
+}
+
+/* 128 random bits, base64url: names the session for revocation */
+static const char *ag_login_new_session_id(struct ag_arena *a)
+{
+    uint8_t raw[16];
+    struct ag_err err = {0};
+    if (ag_random_bytes(raw, sizeof(raw), &err) != AG_OK)
+        abort(); /* no randomness: nothing about sessions can be trusted */
+    return ag_b64url_encode_arena(a, raw, sizeof(raw));
 }
 
 static void ag_login_strlist_copy(struct ag_arena *a, struct ag_strlist *dst,
@@ -119,6 +130,10 @@ enum ag_rc ag_login_session_from_tokens(struct ag_login *l, struct ag_arena *a,
     if (rc != AG_OK)
         return rc;
     struct ag_session *s = ag_arena_calloc(a, 1, sizeof(*s));
+    s->session_id = prev && prev->session_id ? prev->session_id : ag_login_new_session_id(a);
+    s->sid = idt && ag_login_claim_str(idt->claims, "sid")
+                 ? ag_arena_strdup(a, ag_login_claim_str(idt->claims, "sid"))
+                 : (prev ? prev->sid : NULL);
     s->issuer = ag_arena_strdup(a, ag_login_claim_str(claims, "iss"));
     s->subject = id->subject;
     s->username = id->username;
@@ -326,6 +341,19 @@ void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
         return;
     }
     struct ag_log_ctx lc = {.user = s->username};
+    if (ag_state_deny_when_down(l->state) && !ag_state_up(l->state)) {
+        out->verdict = AG_LOGIN_DENY;
+        out->why = "shared state unavailable (state.on_unavailable: deny)";
+        ag_page_json_error(a, resp, 503, "unavailable",
+                           "sign-in state is unavailable; try again shortly", s->username);
+        return;
+    }
+    if (ag_state_revoked(l->state, s->session_id, s->sid, s->subject, s->created_at, now)) {
+        ag_log(AG_LOG_INFO, &lc, "session: refused: signed out");
+        ag_session_cookie_clear(a, &l->session_ctx, req, resp);
+        out->why = "session ended: signed out";
+        return;
+    }
     long before = l->cfg->session.refresh_before_s > 0 ? l->cfg->session.refresh_before_s : 0;
     bool due = s->access_expires_at > 0 && now >= s->access_expires_at - before;
     bool expired = s->access_expires_at > 0 && now >= s->access_expires_at;
@@ -352,6 +380,10 @@ void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
         ag_session_cookie_clear(a, &l->session_ctx, req, resp);
         out->why = "session ended: tokens expired and no refresh token";
         return;
+    }
+    if (!s->session_id) { /* a cookie from before session ids: give it one */
+        s->session_id = ag_login_new_session_id(a);
+        dirty = true;
     }
     long idle = l->session_ctx.idle_timeout_s;
     if (!dirty && idle > 0 && now - s->last_seen >= (idle / 4 > 30 ? idle / 4 : 30)) {

@@ -44,6 +44,8 @@ char *ag_session_serialize(struct ag_arena *a, const struct ag_session *s)
 {
     json_t *o = json_object();
     json_object_set_new(o, "v", json_integer(AG_SESSION_JSON_VERSION));
+    ag_session_set_str(o, "id", s->session_id);
+    ag_session_set_str(o, "sid", s->sid);
     ag_session_set_str(o, "iss", s->issuer);
     ag_session_set_str(o, "sub", s->subject);
     ag_session_set_str(o, "user", s->username);
@@ -130,7 +132,9 @@ enum ag_rc ag_session_parse(struct ag_arena *a, const char *json, size_t len,
         return ag_err_set(err, AG_EPARSE, "session: unsupported format version");
     struct ag_session *s = ag_arena_calloc(a, 1, sizeof(*s));
     enum ag_rc rc = AG_OK;
-    if ((rc = ag_session_get_str(a, o, "iss", &s->issuer, err)) != AG_OK ||
+    if ((rc = ag_session_get_str(a, o, "id", &s->session_id, err)) != AG_OK ||
+        (rc = ag_session_get_str(a, o, "sid", &s->sid, err)) != AG_OK ||
+        (rc = ag_session_get_str(a, o, "iss", &s->issuer, err)) != AG_OK ||
         (rc = ag_session_get_str(a, o, "sub", &s->subject, err)) != AG_OK ||
         (rc = ag_session_get_str(a, o, "user", &s->username, err)) != AG_OK ||
         (rc = ag_session_get_str(a, o, "email", &s->email, err)) != AG_OK ||

@@ -28,9 +28,11 @@
 
 /** Everything the proxy needs about a signed-in user. Strings may be NULL unless noted. */
 struct ag_session {
-    const char *issuer;   /* iss of the ID token */
-    const char *subject;  /* sub */
-    const char *username; /* preferred_username or sub; never NULL in a valid session */
+    const char *session_id; /* random, base64url; what a sign-out revokes (NULL: older cookie) */
+    const char *sid;        /* the IdP's session id (ID token sid): back-channel logout */
+    const char *issuer;     /* iss of the ID token */
+    const char *subject;    /* sub */
+    const char *username;   /* preferred_username or sub; never NULL in a valid session */
     const char *email;
     const char *first_name;
     const char *last_name;

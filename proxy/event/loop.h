@@ -132,6 +132,9 @@ struct ag_req {
     bool trusted;
     bool keep_alive; /* the client connection stays open after this answer */
     bool body_done;  /* the whole request body was read from the client */
+    bool collect;    /* the body is read into cbody for airgate itself (back-channel logout) */
+    char *cbody;     /* AG_REQ_COLLECT_MAX + 1 bytes in the arena while collect */
+    size_t cbody_len;
     bool body_sent;  /* ... and written to the upstream */
     bool up_chunked; /* the request body goes upstream chunked */
     bool retry_ok;   /* idempotent without a body: may be retried once elsewhere */
@@ -286,6 +289,11 @@ void ag_req_decide(struct ag_req *r, bool may_block);
 void ag_req_decide_shutdown(struct ag_req *r);
 /** Continues r on its loop once a worker decided it. */
 void ag_req_resume(struct ag_req *r);
+
+#define AG_REQ_COLLECT_MAX 16384 /* largest body airgate reads for itself */
+
+/** The body collected for airgate's own endpoint is complete (cbody): decide now. */
+void ag_req_body_collected(struct ag_req *r);
 /** Queues an own answer (status line, headers, body; HEAD without the body). */
 void ag_req_respond(struct ag_req *r, const struct ag_http_response *resp);
 /** A short JSON (or HTML for navigations) error answer. */

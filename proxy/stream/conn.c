@@ -325,6 +325,19 @@ void ag_cconn_feed_body(struct ag_cconn *c)
             ag_cconn_body_error(c, 413, "over server.max_body_bytes");
             return;
         }
+        if (r->collect) {
+            if (r->cbody_len + size > AG_REQ_COLLECT_MAX) {
+                ag_cconn_body_error(c, 413, "over the logout request limit");
+                return;
+            }
+            memcpy(r->cbody + r->cbody_len, data, size);
+            r->cbody_len += size;
+            if (r->body_done) {
+                ag_req_body_collected(r);
+                return;
+            }
+            continue;
+        }
         ag_up_body(r, data, size, r->body_done);
         if (c->fd < 0 || c->req != r)
             return;
@@ -428,6 +441,8 @@ static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
     r->keep_alive = r->head.keep_alive;
     r->body_since_ms = l->now_ms;
     ag_req_begin(r);
+    if (c->req == r && r->collect && c->off < c->len)
+        ag_cconn_feed_body(c); /* body bytes that came with the head */
 }
 
 /* Answers a request whose head could not be read (431, 400, 501, 505) and closes. */

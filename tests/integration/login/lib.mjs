@@ -28,7 +28,7 @@ export async function startGate(idp, upstream, extra = {}, { publicUrl } = {}) {
     ...extra,
   });
   cfg.oidc = { ...cfg.oidc, client_secret: idp.info.client_secret, ...(extra.oidc || {}) };
-  cfg.log = { level: 'warn' };
+  cfg.log = { level: 'warn', ...(extra.log || {}) };
   const gate = await startAirgate(cfg);
   // wait until an upstream is healthy and the keys are loaded
   await waitFor(async () => (await fetch(`${gate.url}/readyz`)).status === 200, { timeoutMs: 10000 });
@@ -39,9 +39,9 @@ export const NAV = { accept: 'text/html,application/xhtml+xml' };
 export const API = { accept: 'application/json' };
 
 // Signs in through airgate with the IdP's login form; returns the final response.
-export async function signIn(gate, jar, username, rd = '/echo/home') {
+export async function signIn(gate, jar, username, rd = '/echo/home', { stop } = {}) {
   const r = await browserLogin(jar, `${gate.url}/oauth2/start?rd=${encodeURIComponent(rd)}`,
-    { username, password: username });
+    { username, password: username, stop });
   return r;
 }
 
