@@ -1,5 +1,6 @@
 /* Tokens -> session, the per-request session check and the single-flight refresh; see login.h. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -245,6 +246,92 @@ static bool ag_login_slot_fresh(const struct ag_refresh_slot *sl, long long now)
     return now - sl->done_at <= keep;
 }
 
+/* ---- the same across replicas (shared state) ---- */
+
+#define AG_REFRESH_SEAL_NAME "airgate-refresh" /* AAD of the token set shared through Redis */
+
+/* The token set another replica stored for this refresh token: AG_OK with *out, or AG_EINVAL
+ * when there is none (or it cannot be read). */
+static enum ag_rc ag_login_refresh_adopt(struct ag_login *l, struct ag_arena *a, const char *name,
+                                         struct ag_session **out, struct ag_err *err)
+{
+    char *val = NULL;
+    size_t len = 0;
+    enum ag_rc rc = ag_state_get(l->state, "tokens", name, &val, &len, err);
+    if (rc != AG_OK)
+        return rc;
+    if (!val)
+        return AG_EINVAL;
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    rc = ag_seal_open(a, &l->session_ctx, AG_REFRESH_SEAL_NAME, val, len, &pt, &ptlen, err);
+    free(val);
+    if (rc == AG_OK)
+        rc = ag_session_parse(a, (const char *)pt, ptlen, out, err);
+    if (pt)
+        ag_secret_wipe(pt, ptlen);
+    return rc == AG_OK ? AG_OK : AG_EINVAL;
+}
+
+static void ag_login_refresh_share(struct ag_login *l, struct ag_arena *a, const char *name,
+                                   const struct ag_session *fresh)
+{
+    const char *json = ag_session_serialize(a, fresh);
+    char *sealed = NULL;
+    struct ag_err err = {0};
+    if (ag_seal_seal(a, &l->session_ctx, AG_REFRESH_SEAL_NAME, (const uint8_t *)json, strlen(json),
+                     &sealed, &err) != AG_OK ||
+        ag_state_put(l->state, "tokens", name, sealed, strlen(sealed), AG_REFRESH_REMEMBER_S,
+                     &err) != AG_OK)
+        ag_log(AG_LOG_WARN, NULL, "session: refreshed tokens not shared: %s", err.msg);
+}
+
+/* One refresh for all replicas: the lock winner spends the refresh token and stores the new
+ * (encrypted) token set; the others wait for it instead of spending the token again. *handled
+ * is false when shared state cannot help (not configured, down): refresh locally then. */
+static enum ag_rc ag_login_refresh_shared(struct ag_login *l, struct ag_arena *a,
+                                          const struct ag_session *s, const uint8_t *key,
+                                          long long now, struct ag_session **out, bool *handled,
+                                          struct ag_err *err)
+{
+    *handled = false;
+    if (!ag_state_shared(l->state) || !ag_state_up(l->state))
+        return AG_OK;
+    char name[65];
+    for (size_t i = 0; i < 32; i++)
+        snprintf(name + 2 * i, 3, "%02x", key[i]);
+    enum ag_rc rc = ag_login_refresh_adopt(l, a, name, out, err);
+    if (rc == AG_OK) {
+        *handled = true;
+        return AG_OK;
+    }
+    if (rc != AG_EINVAL)
+        return AG_OK; /* Redis trouble: local refresh */
+    long http_ms = l->cfg->oidc.http_timeout_ms > 0 ? l->cfg->oidc.http_timeout_ms : 5000;
+    bool won = false;
+    if (ag_state_lock(l->state, "refresh", name, http_ms + 2000, &won, err) != AG_OK)
+        return AG_OK;
+    *handled = true;
+    if (won) {
+        rc = ag_login_refresh_now(l, a, s, now, out, err);
+        if (rc == AG_OK)
+            ag_login_refresh_share(l, a, name, *out);
+        ag_state_unlock(l->state, "refresh", name);
+        return rc;
+    }
+    /* another replica is refreshing this very token: wait for its result */
+    for (long waited = 0; waited < http_ms + 2000; waited += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        rc = ag_login_refresh_adopt(l, a, name, out, err);
+        if (rc == AG_OK)
+            return AG_OK;
+        if (rc != AG_EINVAL)
+            break;
+    }
+    return ag_err_set(err, AG_ETIMEOUT, "another replica's refresh did not finish in time");
+}
+
 enum ag_rc ag_login_refresh(struct ag_login *l, struct ag_arena *a, const struct ag_session *s,
                             long long now, struct ag_session **out, struct ag_err *err)
 {
@@ -289,7 +376,10 @@ enum ag_rc ag_login_refresh(struct ag_login *l, struct ag_arena *a, const struct
     }
     pthread_mutex_unlock(&l->lock);
 
-    enum ag_rc rc = ag_login_refresh_now(l, a, s, now, out, err);
+    bool handled = false;
+    enum ag_rc rc = ag_login_refresh_shared(l, a, s, key, now, out, &handled, err);
+    if (!handled)
+        rc = ag_login_refresh_now(l, a, s, now, out, err);
 
     if (sl) {
         char *json = NULL;

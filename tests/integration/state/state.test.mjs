@@ -17,7 +17,7 @@ after(async () => {
   for (const s of started.reverse()) await s.stop(); // eslint-disable-line no-await-in-loop
 });
 
-async function world({ replicas = 3, state = {}, idpArgs = [] } = {}) {
+async function world({ replicas = 3, state = {}, idpArgs = [], session = {} } = {}) {
   const redis = await startRedis();
   const idp = await startIdp(['--test-api', ...idpArgs]);
   const up = await startUpstream();
@@ -26,7 +26,7 @@ async function world({ replicas = 3, state = {}, idpArgs = [] } = {}) {
   for (let i = 0; i < replicas; i += 1) {
     // eslint-disable-next-line no-await-in-loop
     const g = await startGate(idp, up, {
-      session: { cookie_secret: SECRET },
+      session: { cookie_secret: SECRET, ...session },
       state: { redis_url: redis.url, ...state },
       log: { level: 'info' },
     });
@@ -160,6 +160,31 @@ test('a replayed callback is refused on another replica, with the readable page'
   const afterEv = (await (await fetch(`${idp.url}/_test/stats`)).json()).events;
   const codes = (afterEv.grant_authorization_code || 0) - (before.grant_authorization_code || 0);
   assert.equal(codes, 1, 'the replayed code never reached the IdP');
+});
+
+test('concurrent requests through two replicas at refresh time: one token-endpoint call, no lost session', async () => {
+  const ACCESS_TTL = 4;
+  const { idp, gates } = await world({
+    replicas: 2, idpArgs: ['--access-ttl', String(ACCESS_TTL)], session: { refresh_before_s: 1 },
+  });
+  await waitUp(gates);
+  const jar = new CookieJar();
+  await signIn(gates[0], jar, 'admin', '/echo/x');
+  const stats = async () => (await (await fetch(`${idp.url}/_test/stats`)).json()).events;
+  const before = await stats();
+  await sleep((ACCESS_TTL - 1) * 1000 + 300);
+  // eight requests with the same old cookie, alternating between the replicas
+  const jars = Array.from({ length: 8 }, () => cloneJar(jar));
+  const rs = await Promise.all(jars.map((j, i) => echo(gates[i % 2], j)));
+  for (const r of rs) assert.equal(r.status, 200, r.body);
+  const afterEv = await stats();
+  const calls = (afterEv.grant_refresh_token || 0) - (before.grant_refresh_token || 0);
+  const reuse = (afterEv.refresh_token_reuse || 0) - (before.refresh_token_reuse || 0);
+  console.log(`# refresh calls for 8 concurrent requests over 2 replicas: ${calls} (reuse ${reuse})`);
+  assert.equal(calls, 1, 'one refresh for all replicas');
+  assert.equal(reuse, 0, 'no refresh token spent twice');
+  // every renewed cookie keeps working on both replicas
+  for (const [i, j] of jars.entries()) assert.equal((await echo(gates[(i + 1) % 2], j)).status, 200); // eslint-disable-line no-await-in-loop
 });
 
 test('Redis killed and restarted: sessions go on, a sign-out made meanwhile reaches every replica', async () => {
