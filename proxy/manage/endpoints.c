@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "proxy/stream/front.h"
 #include "proxy/upstream/pool.h"
+#include "state/store.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
 
@@ -87,6 +88,26 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
                            "airgate_open_connections %d\n",
                            (unsigned long long)ts.hits, (unsigned long long)ts.misses,
                            ag_proxy_inflight(px), ag_front_connections(px->front));
+    struct ag_state_stats ss;
+    ag_state_stats(px->state, &ss);
+    if (rc == AG_OK)
+        rc = ag_buf_printf(
+            b,
+            "# HELP airgate_state_shared 1 when state.redis_url is set (0: this replica alone).\n"
+            "# TYPE airgate_state_shared gauge\nairgate_state_shared %d\n"
+            "# HELP airgate_state_up 1 while shared state (Redis) is usable.\n"
+            "# TYPE airgate_state_up gauge\nairgate_state_up %d\n"
+            "# HELP airgate_state_revocations Revocations held in memory.\n"
+            "# TYPE airgate_state_revocations gauge\nairgate_state_revocations %zu\n"
+            "# HELP airgate_state_unpublished_revocations Revocations waiting for Redis.\n"
+            "# TYPE airgate_state_unpublished_revocations gauge\n"
+            "airgate_state_unpublished_revocations %zu\n"
+            "# HELP airgate_state_received_total Revocations received from other replicas.\n"
+            "# TYPE airgate_state_received_total counter\nairgate_state_received_total %llu\n"
+            "# HELP airgate_state_errors_total Redis connection failures and timeouts.\n"
+            "# TYPE airgate_state_errors_total counter\nairgate_state_errors_total %llu\n",
+            ss.shared ? 1 : 0, ss.shared ? (ss.up ? 1 : 0) : 1, ss.revocations, ss.unpublished,
+            ss.received, ss.errors);
     return rc;
 }
 

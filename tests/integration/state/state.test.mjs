@@ -199,6 +199,8 @@ test('Redis killed and restarted: sessions go on, a sign-out made meanwhile reac
   assert.equal((await echo(gates[1], cloneJar(copy))).status, 200);
   assert.equal((await fetch(`${gates[1].url}/readyz`)).status, 200);
   assert.ok(gates[1].lines.some((l) => l.includes('shared state is down')));
+  const metric = async (g) => /\nairgate_state_up (\d)/.exec(await (await fetch(`${g.url}/metrics`)).text())?.[1];
+  assert.equal(await metric(gates[1]), '0');
   // sign out on replica 0 while Redis is away: the cookie is cleared there at once
   const out = await jarFetch(jar, `${gates[0].url}/oauth2/logout`, { redirect: 'manual' });
   assert.equal(out.status, 302);
@@ -208,6 +210,7 @@ test('Redis killed and restarted: sessions go on, a sign-out made meanwhile reac
   started.push(redis2);
   const d = await msUntil(async () => (await echo(gates[1], cloneJar(copy))).status === 401, 15000);
   assert.ok(d < 15000, 'the queued revocation was delivered after the restart');
+  assert.equal(await metric(gates[1]), '1');
   console.log(`# revocation queued during the outage reached the other replica ${d} ms after Redis came back`);
 });
 
