@@ -643,3 +643,34 @@ Test(bad, no_path)
     cr_assert_eq(ag_config_load(NULL, no_env, &c, NULL), AG_ECONF);
     cr_assert_null(c);
 }
+
+/* ---- state: (shared state on Redis) ---- */
+
+Test(bad, state_rediss_refused_with_the_reason)
+{
+    EXPECT_ERR(BASE "state:\n  redis_url: rediss://10.0.0.3:6378/0\n",
+               "CFG:13: state.redis_url: rediss:// (TLS) is not supported: Debian 12's hiredis "
+               "is built without TLS; use redis:// to a Redis inside the VPC with AUTH "
+               "(state.password_file)\n");
+}
+
+Test(bad, state_url_problems)
+{
+    EXPECT_ERR(BASE "state:\n  redis_url: http://10.0.0.3:6379/0\n",
+               "CFG:13: state.redis_url: \"http://10.0.0.3:6379/0\" must start with redis:// or "
+               "rediss:// (expected redis://[user@]host:port/db)\n");
+    EXPECT_ERR(BASE "state:\n  redis_url: redis://u:pw@10.0.0.3:6379/0\n",
+               "CFG:13: state.redis_url: holds a password: put it in state.password_file "
+               "instead\n");
+    EXPECT_ERR(BASE "state:\n  redis_url: redis://10.0.0.3:6379/16\n",
+               "CFG:13: state.redis_url: database \"16\" must be a number 0..15\n");
+    EXPECT_ERR(BASE "state:\n  on_unavailable: deni\n  redis_url: redis://10.0.0.3\n",
+               "CFG:13: state.on_unavailable: must be one of serve, deny; got \"deni\" (did you "
+               "mean deny?)\n");
+}
+
+Test(bad, state_password_without_url)
+{
+    EXPECT_ERR(BASE "state:\n  password: hunter2\n",
+               "CFG:13: state.password: is set but state.redis_url is not\n");
+}
