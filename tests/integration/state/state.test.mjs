@@ -255,3 +255,26 @@ test('bad Redis settings and servers: clear errors, no crash', async () => {
   await assert.rejects(startAirgate(cfg), /rediss:\/\/ \(TLS\) is not supported/);
   assert.equal(NAV.accept.length > 0, true);
 });
+
+test('without state: sign-out and single-use login state hold within the one replica', async () => {
+  const idp = await startIdp(['--test-api']);
+  const up = await startUpstream();
+  started.push(idp, up);
+  const gate = await startGate(idp, up, { session: { cookie_secret: SECRET }, log: { level: 'info' } });
+  started.push(gate);
+  assert.ok(gate.lines.some((l) => l.includes('within this replica only')), 'the log says so');
+  assert.match(await (await fetch(`${gate.url}/metrics`)).text(), /\nairgate_state_shared 0\n/);
+  const jar = new CookieJar();
+  await signIn(gate, jar, 'admin', '/echo/x');
+  const copy = cloneJar(jar);
+  assert.equal((await echo(gate, cloneJar(copy))).status, 200);
+  await jarFetch(jar, `${gate.url}/oauth2/logout`, { redirect: 'manual' });
+  assert.equal((await echo(gate, cloneJar(copy))).status, 401, 'a copy of the cookie is refused');
+  // a replayed callback on the same replica
+  const j2 = new CookieJar();
+  const r = await signIn(gate, j2, 'admin', '/echo/x', { stop: (u) => u.includes('/oauth2/callback') });
+  const snap = cloneJar(j2);
+  assert.equal((await jarFetch(j2, r.url, { redirect: 'manual' })).status, 302);
+  const replay = await jarFetch(snap, r.url, { redirect: 'manual', headers: NAV });
+  assert.match(await replay.text(), /already used/);
+});
