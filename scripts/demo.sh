@@ -6,8 +6,21 @@
 #
 #   scripts/demo.sh            # airgate on http://127.0.0.1:4180 (DEMO_PORT=... to change)
 #   DEMO_NO_BUILD=1 scripts/demo.sh   # reuse build/release/airgate (DEMO_AIRGATE=path: another)
+#   scripts/demo.sh --replicas 2      # two (or three) replicas sharing state through a local
+#                                     # redis-server: sign out on one, the other signs out too
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+replicas=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --replicas) replicas=${2:-}; shift 2 ;;
+  --replicas=*) replicas=${1#*=}; shift ;;
+  -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$replicas" in 1 | 2 | 3) ;; *) echo "demo: --replicas must be 1, 2 or 3" >&2; exit 2 ;; esac
 
 port=${DEMO_PORT:-4180}
 pids=()
@@ -66,7 +79,9 @@ json_get() { node -e 'const j=JSON.parse(process.argv[1]); process.stdout.write(
 port_free() {
   node -e 'const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(+process.argv[1],"127.0.0.1",()=>s.close(()=>process.exit(0)))' "$1"
 }
-port_free "$port" || die "port $port is taken on 127.0.0.1 (set DEMO_PORT)"
+for ((i = 0; i < replicas; i++)); do
+  port_free $((port + i)) || die "port $((port + i)) is taken on 127.0.0.1 (set DEMO_PORT)"
+done
 
 client_secret=$(openssl rand -hex 24)
 openssl rand -base64 48 >"$work/cookie-secret"
@@ -86,9 +101,22 @@ pids+=($!)
 up_line=$(await_line "$work/upstream.json" "${pids[-1]}" "the upstream")
 up_port=$(json_get "$up_line" port)
 
-cat >"$work/airgate.yaml" <<EOF
-listen: "127.0.0.1:$port"
-public_url: "http://127.0.0.1:$port"
+state_block=""
+if [ "$replicas" -gt 1 ]; then
+  command -v redis-server >/dev/null || die "redis-server is needed for --replicas: run scripts/deps.sh test"
+  redis_port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})')
+  echo "== starting redis-server on 127.0.0.1:$redis_port (shared state)"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  state_block="state:
+  redis_url: \"redis://127.0.0.1:$redis_port/0\""
+fi
+
+for ((i = 0; i < replicas; i++)); do
+p=$((port + i))
+cat >"$work/airgate-$i.yaml" <<EOF
+listen: "127.0.0.1:$p"
+public_url: "http://127.0.0.1:$p"
 oidc:
   issuer: "$issuer"
   client_id: "airflow"
@@ -112,24 +140,31 @@ upstreams:
   health_path: "/health"
 log:
   level: info
+$state_block
 EOF
 
-echo "== starting airgate"
-"$airgate" serve -c "$work/airgate.yaml" 2>"$work/airgate.log" &
+echo "== starting airgate on 127.0.0.1:$p"
+"$airgate" serve -c "$work/airgate-$i.yaml" 2>"$work/airgate-$i.log" &
 pids+=($!)
 for _ in $(seq 1 150); do
   kill -0 "${pids[-1]}" 2>/dev/null || die "airgate exited"
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && break
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/readyz")" = 200 ] && break
   sleep 0.1
 done
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] ||
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/readyz")" = 200 ] ||
   die "airgate did not become ready"
+done
+others=""
+for ((i = 1; i < replicas; i++)); do
+  others="$others
+  Replica $((i + 1)):  http://127.0.0.1:$((port + i))/   (same cookie; sign out on one, both sign out)"
+done
 
 cat <<EOF
 
   airgate demo is running.
 
-  Open   http://127.0.0.1:$port/        (use 127.0.0.1, not localhost)
+  Open   http://127.0.0.1:$port/        (use 127.0.0.1, not localhost)$others
 
   Users (password = user name)    IdP role          Airflow role
     admin                         airflow_admin     Admin
@@ -142,7 +177,7 @@ cat <<EOF
   Sign out:   http://127.0.0.1:$port/oauth2/logout
   Who am I:   http://127.0.0.1:$port/oauth2/userinfo
   IdP realm:  $issuer
-  Logs:       $work/airgate.log
+  Logs:       $work/airgate-*.log
 
   Press Ctrl-C to stop.
 EOF
