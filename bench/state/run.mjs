@@ -75,7 +75,7 @@ const plain = await gate('no-state', null);
 const shared = await gate('state', { redis_url: `redis://127.0.0.1:${redisPort}/0` });
 const jar = new CookieJar();
 await browserLogin(jar, `${plain.url}/oauth2/start?rd=/`, { username: 'admin', password: 'admin' });
-const cookie = [...jar.cookies].filter(([k]) => k.startsWith('_airgate')).map(([k, v]) => `${k}=${v.value}`).join('; ');
+const cookie = [...jar.cookies.values()].filter((c) => c.name.startsWith('_airgate')).map((c) => `${c.name}=${c.value}`).join('; ');
 if (!cookie) throw new Error('no session cookie from the login');
 // a revocation in the set, so the shared replica really checks digests on every request
 await fetch(`${shared.url}/oauth2/logout`, { headers: { cookie: 'x=1' }, redirect: 'manual' });
