@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "conf/options.h"
 
 static const char ag_usage[] =
     "airgate " AG_VERSION " - Keycloak single sign-on in front of Apache Airflow\n"
@@ -65,6 +66,13 @@ int main(int argc, char **argv)
         if (strcmp(name, ag_commands[i].name) == 0)
             return ag_commands[i].run(argc - 1, argv + 1);
     }
-    fprintf(stderr, "airgate: unknown command '%s'\n\n%s", name, ag_usage);
+    static const char *const names[] = {"serve", "check-config", "rolemap",
+                                        "token", "version",      NULL};
+    const char *sug = ag_conf_suggest_word(name, names);
+    if (sug)
+        fprintf(stderr, "airgate: unknown command '%s' (did you mean %s?)\n\n%s", name, sug,
+                ag_usage);
+    else
+        fprintf(stderr, "airgate: unknown command '%s'\n\n%s", name, ag_usage);
     return AG_EXIT_USAGE;
 }

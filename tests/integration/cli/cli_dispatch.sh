@@ -27,6 +27,11 @@ done
 run bogus
 check "unknown command: exit 2" test "$rc" -eq 2
 check "unknown command: named" has "$err" "unknown command 'bogus'"
+check "unknown command: no wild guess" bash -c '! grep -qF "did you mean" <<<"$1"' _ "$err"
+
+run chek-config
+check "mistyped command: exit 2" test "$rc" -eq 2
+check "mistyped command: did you mean" has "$err" "unknown command 'chek-config' (did you mean check-config?)"
 
 for c in serve check-config rolemap "token verify"; do
   # shellcheck disable=SC2086 # "token verify" is two words on purpose
