@@ -200,7 +200,9 @@ static int ag_token_verify(int argc, char **argv)
                 jwt->kid ? jwt->kid : "(none)");
         code = AG_EXIT_OK;
     } else {
-        fprintf(stderr, "airgate token verify: invalid (%s): %s\n", ag_rc_name(rc), err.msg);
+        /* "invalid (invalid)" says nothing: a refused claim or limit is a policy failure */
+        fprintf(stderr, "airgate token verify: invalid (%s): %s\n",
+                rc == AG_EINVAL ? "policy" : ag_rc_name(rc), err.msg);
         code = AG_EXIT_FAIL;
     }
     ag_arena_free(a);

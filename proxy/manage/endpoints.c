@@ -1,7 +1,13 @@
 /* Own endpoints; see endpoints.h. */
 #include "proxy/manage/endpoints.h"
 
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "auth/assertion/assertion.h"
 #include "auth/jose/keycache.h"
@@ -25,6 +31,82 @@ enum ag_route ag_endpoints_route(const char *path)
     if (strcmp(path, "/.well-known/airgate/jwks.json") == 0)
         return AG_ROUTE_JWKS;
     return AG_ROUTE_PROXY;
+}
+
+static double ag_process_start_s;
+static pthread_once_t ag_process_start_once = PTHREAD_ONCE_INIT;
+
+/* Start time from /proc/self/stat field 22 (ticks after boot) and /proc/uptime. */
+static void ag_process_start_init(void)
+{
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        ag_process_start_s = (double)now.tv_sec;
+        FILE *f = fopen("/proc/self/stat", "r");
+        char line[1024];
+        if (f && fgets(line, sizeof(line), f)) {
+            const char *p = strrchr(line, ')');
+            unsigned long long start_ticks = 0;
+            for (int field = 2; p && *p && field < 22; p++)
+                if (*p == ' ')
+                    field++;
+            if (p && sscanf(p, "%llu", &start_ticks) == 1) {
+                FILE *u = fopen("/proc/uptime", "r");
+                double up = 0;
+                if (u && fscanf(u, "%lf", &up) == 1)
+                    ag_process_start_s = (double)now.tv_sec - up +
+                                         (double)start_ticks / (double)sysconf(_SC_CLK_TCK);
+                if (u)
+                    fclose(u);
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+}
+
+/* The process metrics Prometheus client libraries export under the same names. */
+static enum ag_rc ag_endpoints_process_metrics(struct ag_buf *b)
+{
+    pthread_once(&ag_process_start_once, ag_process_start_init);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    long vsize = 0;
+    if (!f || fscanf(f, "%ld %ld", &vsize, &pages) != 2)
+        pages = 0;
+    if (f)
+        fclose(f);
+    long fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        fds += e->d_name[0] != '.';
+    if (d) {
+        closedir(d);
+        fds--; /* the directory handle itself */
+    }
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return ag_buf_printf(
+        b,
+        "# HELP airgate_build_info The airgate version; always 1.\n"
+        "# TYPE airgate_build_info gauge\nairgate_build_info{version=\"%s\"} 1\n"
+        "# HELP process_cpu_seconds_total User and system CPU time spent, in seconds.\n"
+        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n"
+        "# HELP process_open_fds Open file descriptors.\n"
+        "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n"
+        "# HELP process_max_fds Maximum number of open file descriptors.\n"
+        "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n"
+        "# HELP process_start_time_seconds Start time of the process since the epoch, in "
+        "seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+        AG_VERSION, cpu, (long long)pages * (long long)sysconf(_SC_PAGESIZE), fds,
+        (unsigned long long)rl.rlim_cur, ag_process_start_s);
 }
 
 static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *rt, struct ag_buf *b)
@@ -108,6 +190,8 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
             "# TYPE airgate_state_errors_total counter\nairgate_state_errors_total %llu\n",
             ss.shared ? 1 : 0, ss.shared ? (ss.up ? 1 : 0) : 1, ss.revocations, ss.unpublished,
             ss.received, ss.errors);
+    if (rc == AG_OK)
+        rc = ag_endpoints_process_metrics(b);
     return rc;
 }
 

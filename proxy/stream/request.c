@@ -137,14 +137,17 @@ void ag_req_respond(struct ag_req *r, const struct ag_http_response *resp)
     ag_req_status_line(&b, status);
     if (resp->content_type)
         ag_sb_hdr(&b, "Content-Type", resp->content_type);
-    bool cache_set = false;
+    bool cache_set = false, nosniff_set = false;
     for (size_t i = 0; i < resp->n_headers; i++) {
         cache_set = cache_set || strcasecmp(resp->headers[i].name, "Cache-Control") == 0;
+        nosniff_set =
+            nosniff_set || strcasecmp(resp->headers[i].name, "X-Content-Type-Options") == 0;
         ag_sb_hdr(&b, resp->headers[i].name, resp->headers[i].value);
     }
     if (!cache_set)
         ag_sb_str(&b, "Cache-Control: no-store\r\n");
-    ag_sb_str(&b, "X-Content-Type-Options: nosniff\r\n");
+    if (!nosniff_set) /* the login pages set their own: one header, not two */
+        ag_sb_str(&b, "X-Content-Type-Options: nosniff\r\n");
     ag_sb_str(&b, ag_loop_date(c->loop));
     ag_sb_str(&b, "Content-Length: ");
     ag_sb_num(&b, resp->body_len);

@@ -246,3 +246,28 @@ test('ambiguous or malformed framing is refused, never passed on', async () => {
   assert.equal(e.body_bytes, 5);
   assert.deepEqual(headerValues(e, 'content-length').concat(headerValues(e, 'transfer-encoding')).length, 1);
 });
+
+test('airgate\'s own answers carry each security header once', async () => {
+  const count = (raw, name) => raw.split('\r\n').filter((l) => l.toLowerCase().startsWith(`${name}:`)).length;
+  const noCreds = await answer('GET /api/x HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\nConnection: close\r\n\r\n');
+  assert.equal(noCreds.status, 401);
+  assert.equal(count(noCreds.rawHead, 'x-content-type-options'), 1, noCreds.rawHead);
+  assert.equal(count(noCreds.rawHead, 'cache-control'), 1, noCreds.rawHead);
+  const notFound = await answer('GET /oauth2/nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.equal(notFound.status, 404);
+  assert.equal(count(notFound.rawHead, 'x-content-type-options'), 1, notFound.rawHead);
+});
+
+test('/metrics has airgate_build_info and the standard process_* metrics', async () => {
+  const text = await (await fetch(`http://127.0.0.1:${ag.port}/metrics`)).text();
+  const version = /airgate_build_info\{version="([^"]+)"\} 1\n/.exec(text);
+  assert.ok(version, text);
+  const v = (name) => Number(new RegExp(`\\n${name} ([0-9.e+]+)\\n`).exec(text)?.[1]);
+  assert.ok(v('process_resident_memory_bytes') > 1e6, 'RSS in bytes');
+  assert.ok(v('process_open_fds') >= 3);
+  assert.ok(v('process_max_fds') >= v('process_open_fds'));
+  assert.ok(v('process_cpu_seconds_total') >= 0);
+  const start = v('process_start_time_seconds');
+  const now = Date.now() / 1000;
+  assert.ok(start > now - 600 && start <= now + 1, `start time ${start} vs now ${now}`);
+});

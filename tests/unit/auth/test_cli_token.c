@@ -172,6 +172,8 @@ Test(cli_token, keycloak_azp_is_accepted_as_audience)
         (const char *[]){"token", "verify", "--jwks", jwks_path, "--audience", "other", tok, NULL});
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.err.data, "audience mismatch"), "%s", r.err.data);
+    cr_assert(strstr(r.err.data, "invalid (policy): "), "%s", r.err.data);
+    cr_assert_null(strstr(r.err.data, "invalid (invalid)"), "%s", r.err.data);
     run_free(&r);
     free(tok);
 }
