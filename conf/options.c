@@ -142,8 +142,9 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "use. Read at start."},
     {"assertion.key", AG_OPT_SECRET, FLD(assertion.key), 0, NULL, 1, 0, NULL,
      "PEM private key signing `X-Airgate-Assertion`; unset: derived from the cookie secret."},
-    {"assertion.audience", AG_OPT_STRING, FLD(assertion.audience), 0, "${public_url}", 0, 0, NULL,
-     "`aud` of `X-Airgate-Assertion`."},
+    {"assertion.audience", AG_OPT_STRING, FLD(assertion.audience), 0, "airflow", 0, 0, NULL,
+     "`aud` of `X-Airgate-Assertion`; the Airflow side (`deploy/airflow/`, `AIRGATE_AUDIENCE`) "
+     "defaults to the same `airflow`."},
     {"assertion.ttl_s", AG_OPT_INT, FLD(assertion.ttl_s), 0, "60", 10, 3600, NULL,
      "Lifetime of `X-Airgate-Assertion`."},
     {"state.redis_url", AG_OPT_STRING, FLD(state.redis_url), 0, NULL, 0, 0, NULL,

@@ -135,3 +135,26 @@ test('a client cannot smuggle its own assertion through airgate', async () => {
   assert.equal(ok.status, 0, ok.err);
   assert.equal(ok.out.user.username, 'viewer');
 });
+
+test('with every audience default left alone, a real login\'s assertion verifies on the Airflow side', async () => {
+  const { startGate, signIn, echo } = await import('../integration/login/lib.mjs');
+  const { CookieJar } = await import('../servers/client.mjs');
+  const gate = await startGate(idp, up, {}); // no assertion.audience anywhere
+  try {
+    const jar = new CookieJar();
+    await signIn(gate, jar, 'user', '/who');
+    const e = await echo(gate, jar, '/who');
+    assert.equal(e.status, 200);
+    const jws = e.header('x-airgate-assertion');
+    assert.ok(jws, 'an assertion was forwarded');
+    // the verifier's own default audience: no --audience argument
+    const r = spawnSync(python, [verifierPy, '--jwks-url', `${gate.url}/.well-known/airgate/jwks.json`,
+      '--issuer', gate.url, '-'], { input: jws, encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.claims.aud, 'airflow');
+    assert.deepEqual(out.user.roles, ['User']);
+  } finally {
+    await gate.stop();
+  }
+});

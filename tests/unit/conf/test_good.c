@@ -51,7 +51,7 @@ Test(good, defaults)
     cr_assert_eq(c->upstreams.fall, 3);
     cr_assert_eq(c->server.threads, 0);
     cr_assert_eq(c->assertion.key.len, 0);
-    cr_assert_str_eq(c->assertion.audience, "https://airflow.example.com");
+    cr_assert_str_eq(c->assertion.audience, "airflow"); /* the Airflow side's default too */
     cr_assert_eq(c->assertion.ttl_s, 60);
     cr_assert_eq(c->session.cookie_secret.len, 32);
     cr_assert_eq(memcmp(c->oidc.client_secret.data, "s3cret", 6), 0);
