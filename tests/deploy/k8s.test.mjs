@@ -216,8 +216,12 @@ test('gke overlay: NEG, BackendConfig on /readyz, GCLB trusted ranges', () => {
   assert.equal(String(bc.spec.healthCheck.port), port);
   assert.equal(bc.spec.healthCheck.type, 'HTTP');
   assert.deepEqual([...config.trusted_proxies].sort(), ['130.211.0.0/22', '35.191.0.0/16']);
-  // The GKE policy of deploy/examples/gke.yaml: viewer -> Admin, everyone else denied.
-  assert.deepEqual(config.roles.map, { viewer: 'Admin' });
+  // The GKE policy: least privilege, each client role its own Airflow role, everyone else denied.
+  assert.deepEqual(config.roles.map, {
+    airflow_admin: 'Admin', airflow_op: 'Op', airflow_user: 'User', airflow_viewer: 'Viewer',
+  });
+  assert.ok(!Object.values(config.roles.map).includes('Admin') || config.roles.map.airflow_admin === 'Admin',
+    'Admin only through the admin role');
   assert.equal(config.roles.unmapped, 'deny');
   assert.equal(config.session.lifetime_s, 86400);
   checkConfig(text, 'gke ConfigMap');

@@ -35,9 +35,15 @@ done
 # Policy of each example, as printed by check-config.
 "$airgate" check-config -c "$src/deploy/examples/gke.yaml" >"$tmp/gke.out" 2>&1
 "$airgate" check-config -c "$src/deploy/examples/vm.yaml" >"$tmp/vm.out" 2>&1
-for want in 35.191.0.0/16 130.211.0.0/22 86400 viewer Admin deny; do
-  grep -q -- "$want" "$tmp/gke.out" || { echo "FAIL: gke.yaml: $want not in effective config"; fail=1; }
+for want in 35.191.0.0/16 130.211.0.0/22 86400 '"airflow_admin": ["Admin"]' '"airflow_viewer": ["Viewer"]' deny; do
+  grep -qF -- "$want" "$tmp/gke.out" || { echo "FAIL: gke.yaml: $want not in effective config"; fail=1; }
 done
+# the default GKE example never makes a viewer an Admin; the recipe that does says so
+if grep -qF -- '"viewer": ["Admin"]' "$tmp/gke.out"; then echo "FAIL: gke.yaml maps viewer to Admin"; fail=1; fi
+"$airgate" check-config -c "$src/deploy/examples/gke-viewer-is-admin.yaml" >"$tmp/recipe.out" 2>&1 ||
+  { echo "FAIL: gke-viewer-is-admin.yaml does not pass check-config"; fail=1; }
+grep -q 'THE RECIPE, NOT A DEFAULT' "$src/deploy/examples/gke-viewer-is-admin.yaml" ||
+  { echo "FAIL: the viewer->Admin recipe is not labelled"; fail=1; }
 for want in airflow_admin airflow_op airflow_user airflow_viewer airflow_public Public \
   10.0.0.11 10.0.0.12 10.0.0.13; do
   grep -q -- "$want" "$tmp/vm.out" || { echo "FAIL: vm.yaml: $want not in effective config"; fail=1; }
