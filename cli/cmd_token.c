@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/idp/discovery.h"
 #include "auth/idp/http_fetch.h"
 #include "auth/jose/jwks.h"
 #include "auth/jose/jws.h"
@@ -17,14 +18,15 @@
 #include "core/log.h"
 
 static const char ag_token_usage[] =
-    "Usage: airgate token verify --jwks FILE_OR_URL [OPTIONS] TOKEN|-\n"
+    "Usage: airgate token verify (--jwks FILE_OR_URL | --issuer ISS) [OPTIONS] TOKEN|-\n"
     "\n"
     "Verifies one compact JWS/JWT against a JWK Set. Prints the payload (pretty JSON) on\n"
     "success, the reason on failure. TOKEN '-' reads the token from standard input.\n"
     "\n"
     "Options:\n"
-    "  --jwks FILE_OR_URL   the JWK Set: a file, or an http(s):// URL (required)\n"
-    "  --issuer ISS         require iss == ISS exactly\n"
+    "  --jwks FILE_OR_URL   the JWK Set: a file, or an http(s):// URL\n"
+    "  --issuer ISS         require iss == ISS exactly; without --jwks, the key set is found\n"
+    "                       by OIDC discovery (ISS/.well-known/openid-configuration)\n"
     "  --audience AUD       require aud to contain AUD, or azp == AUD (Keycloak access tokens)\n"
     "  --alg LIST           allowed algorithms, e.g. RS256,PS256,ES256 (default: every\n"
     "                       asymmetric one; HS* only when listed; never none)\n"
@@ -161,8 +163,8 @@ static int ag_token_verify(int argc, char **argv)
             return ag_token_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (!jwks)
-        return ag_token_usage_error("%s", "--jwks FILE_OR_URL is required");
+    if (!jwks && !pol.issuer)
+        return ag_token_usage_error("%s", "--jwks FILE_OR_URL or --issuer ISS is required");
     if (optind != argc - 1)
         return ag_token_usage_error("%s", "exactly one TOKEN (or '-') is required");
     const char *token = argv[optind];
@@ -183,9 +185,31 @@ static int ag_token_verify(int argc, char **argv)
         }
         token = in.data ? in.data : "";
     }
+    struct ag_arena *da = ag_arena_new(0); /* the discovery document, while jwks points into it */
+    if (!jwks) {
+        if (ag_http_fetch_global_init() != AG_OK) {
+            fprintf(stderr, "airgate token verify: cannot initialise libcurl\n");
+            ag_arena_free(da);
+            ag_buf_release(&in, 1);
+            return AG_EXIT_USAGE;
+        }
+        struct ag_http_fetch_opts o = {.ca_file = ca_file};
+        struct ag_oidc_meta *m = NULL;
+        if (ag_discovery_fetch(da, pol.issuer, &o, &m, &err) != AG_OK) {
+            fprintf(stderr, "airgate token verify: cannot discover the key set of %s: %s\n",
+                    pol.issuer, err.msg);
+            ag_arena_free(da);
+            ag_buf_release(&in, 1);
+            return AG_EXIT_USAGE;
+        }
+        jwks = m->jwks_uri;
+    }
     struct ag_keyset *ks = NULL;
-    if (ag_token_load_keys(jwks, ca_file, &ks, &err) != AG_OK) {
+    enum ag_rc lrc = ag_token_load_keys(jwks, ca_file, &ks, &err);
+    if (lrc != AG_OK)
         fprintf(stderr, "airgate token verify: cannot use key set %s: %s\n", jwks, err.msg);
+    ag_arena_free(da);
+    if (lrc != AG_OK) {
         ag_buf_release(&in, 1);
         return AG_EXIT_USAGE;
     }
