@@ -227,6 +227,18 @@ test('gke overlay: NEG, BackendConfig on /readyz, GCLB trusted ranges', () => {
   checkConfig(text, 'gke ConfigMap');
 });
 
+test('airflow3 overlay: the same gateway in front of the chart\'s Airflow 3 api-server pods', () => {
+  const objs = render('deploy/k8s/overlays/airflow3');
+  const { text, config } = checkCommon(objs, 'airflow3');
+  const headless = one(objs, 'Service', 'airflow-webserver-headless');
+  assert.deepEqual(headless.spec.selector, { component: 'api-server', release: 'airflow' });
+  const np = one(objs, 'NetworkPolicy');
+  assert.deepEqual(np.spec.podSelector.matchLabels, { component: 'api-server', release: 'airflow' });
+  assert.equal(config.upstreams.health_path, '/api/v2/monitor/health');
+  assert.ok(one(objs, 'BackendConfig', 'airgate'), 'the GKE parts come along');
+  checkConfig(text, 'airflow3 ConfigMap');
+});
+
 test('the strict field check catches a misspelt field', () => {
   const objs = render('deploy/k8s/base');
   const dep = structuredClone(one(objs, 'Deployment', 'airgate'));
@@ -241,7 +253,8 @@ test('the strict field check catches a misspelt field', () => {
 // kustomization fields and directories under `resources:`. Keep the files within what it reads
 // (checked here statically, so the rule holds whichever kubectl renders above).
 test('kustomizations stay readable by the kustomize in Debian 12 kubectl 1.20', () => {
-  for (const f of ['deploy/k8s/base/kustomization.yaml', 'deploy/k8s/overlays/gke/kustomization.yaml']) {
+  for (const f of ['deploy/k8s/base/kustomization.yaml', 'deploy/k8s/overlays/gke/kustomization.yaml',
+    'deploy/k8s/overlays/airflow3/kustomization.yaml']) {
     const k = parseYaml(readFileSync(join(src, f), 'utf8'));
     for (const field of ['labels', 'patches', 'replacements', 'components', 'sortOptions', 'helmCharts'])
       assert.equal(k[field], undefined, `${f}: '${field}' needs kustomize >= 3`);
