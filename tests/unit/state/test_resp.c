@@ -21,7 +21,8 @@ Test(resp, formats_binary_safe_commands)
 
 Test(resp, reads_replies_split_anywhere)
 {
-    static const char wire[] = "+OK\r\n:42\r\n$-1\r\n*2\r\n$7\r\nmessage\r\n$2\r\nhi\r\n-ERR no\r\n";
+    static const char wire[] =
+        "+OK\r\n:42\r\n$-1\r\n*2\r\n$7\r\nmessage\r\n$2\r\nhi\r\n-ERR no\r\n";
     struct ag_resp_reader *r = ag_resp_reader_new(1024);
     struct ag_err err = {0};
     struct ag_resp *got[5] = {0};
