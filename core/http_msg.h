@@ -1,6 +1,7 @@
 /* Plain HTTP request/response values shared by auth/ and proxy/, so the login flow and the
- * bearer check can be tested without sockets. proxy/ fills ag_http_request from the server
- * library and turns ag_http_response back into a real response. All memory is arena-owned. */
+ * bearer check can be tested without sockets. proxy/ fills ag_http_request from its own HTTP/1
+ * parser (proxy/http/h1.h) and writes ag_http_response back as a real answer. All memory is
+ * arena-owned. */
 #ifndef AG_CORE_HTTP_MSG_H
 #define AG_CORE_HTTP_MSG_H
 

@@ -1,6 +1,7 @@
 /* Authentication and policy for protected requests, on the plain request struct: a bearer JWT
- * (verified-token cache, else the key cache) mapped by the role map. The browser session check
- * plugs in here too. No sockets: testable with a built request. */
+ * (verified-token cache, else the key cache) mapped by the role map. The browser session is
+ * checked before this, by the login (auth/login/login.h), from proxy/stream/request.c. No
+ * sockets: testable with a built request. */
 #ifndef AG_PROXY_GATE_H
 #define AG_PROXY_GATE_H
 
