@@ -62,6 +62,7 @@ struct ag_config {
 
     size_t n_trusted_proxies;
     struct ag_cidr *trusted_proxies;
+    struct ag_strlist public_routes; /* [METHOD=]regex, forwarded without sign-in */
 
     struct {
         enum { AG_CONF_LOG_DEBUG, AG_CONF_LOG_INFO, AG_CONF_LOG_WARN, AG_CONF_LOG_ERROR } level;

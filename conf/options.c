@@ -28,6 +28,11 @@ const struct ag_conf_opt ag_conf_opts[] = {
      NULL,
      "CIDRs whose `X-Forwarded-*` headers are believed (e.g. GCLB `35.191.0.0/16`, "
      "`130.211.0.0/22`)."},
+    {"public_routes", AG_OPT_STRLIST, FLD(public_routes), 0, "", 0, 0, NULL,
+     "`[METHOD=]regex` on the path (POSIX extended, not anchored for you: `^/health$`), e.g. "
+     "`GET=^/health$`; a match is forwarded without sign-in and without identity headers (a "
+     "client's own still stripped, Authorization dropped). A path with a `.`/`..` segment or "
+     "a `%` escape never matches. Keep patterns narrow: `^/api` also opens `/api/v1/dags`."},
     {"tls.cert_file", AG_OPT_PATH, FLD(tls_cert_file), 0, NULL, 0, 0, NULL,
      "PEM certificate chain; with `tls.key_file`, airgate serves HTTPS."},
     {"tls.key_file", AG_OPT_PATH, FLD(tls_key_file), 0, NULL, 0, 0, NULL,

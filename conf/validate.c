@@ -9,6 +9,7 @@
 #include "conf/convert.h"
 #include "conf/options.h"
 #include "core/arena.h"
+#include "core/route.h"
 #include "core/url.h"
 
 static const char *const ag_known_algs[] = {
@@ -279,8 +280,22 @@ static void ag_check_rest(struct ag_conf_ctx *ctx)
     ag_check_state(ctx);
 }
 
+static void ag_check_public_routes(struct ag_conf_ctx *ctx)
+{
+    const struct ag_strlist *pr = &ctx->cfg->public_routes;
+    struct ag_arena *a = ag_arena_new(0);
+    for (size_t i = 0; i < pr->n; i++) {
+        struct ag_routes one;
+        struct ag_err err = {0};
+        if (ag_routes_compile(a, (const char *const *)&pr->items[i], 1, &one, &err) != AG_OK)
+            ag_conf_error(ctx, ag_loc_key(ctx, "public_routes"), "public_routes", "%s", err.msg);
+    }
+    ag_arena_free(a);
+}
+
 void ag_conf_validate(struct ag_conf_ctx *ctx)
 {
+    ag_check_public_routes(ctx);
     ag_check_urls(ctx);
     ag_check_oidc(ctx);
     ag_check_session(ctx);

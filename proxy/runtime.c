@@ -73,6 +73,10 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
     enum ag_rc rc = ag_rolemap_compile(rt->arena, cfg, &rt->rolemap, err);
     if (rc != AG_OK)
         goto fail;
+    rc = ag_routes_compile(rt->arena, (const char *const *)cfg->public_routes.items,
+                           cfg->public_routes.n, &rt->public_routes, err);
+    if (rc != AG_OK)
+        goto fail;
     ag_jwt_policy_init(&rt->policy);
     rt->policy.issuer = cfg->oidc.issuer;
     rt->policy.audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;

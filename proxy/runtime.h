@@ -10,6 +10,7 @@
 #include "auth/jose/jwt.h"
 #include "conf/config.h"
 #include "core/err.h"
+#include "core/route.h"
 
 struct ag_keycache;
 struct ag_rolemap;
@@ -31,6 +32,7 @@ struct ag_runtime {
     struct ag_kc_holder *keys;
     struct ag_assertion_signer *signer; /* NULL when the signer is not built in */
     struct ag_login *login;             /* browser login and sessions (auth/login.h) */
+    struct ag_routes public_routes;     /* forwarded without sign-in */
     atomic_int refs;
 };
 

@@ -130,6 +130,7 @@ struct ag_req {
     enum ag_route route;
     uint8_t phase;
     bool trusted;
+    bool public_route; /* matched public_routes: forwarded without identity or Authorization */
     bool keep_alive; /* the client connection stays open after this answer */
     bool body_done;  /* the whole request body was read from the client */
     bool collect;    /* the body is read into cbody for airgate itself (back-channel logout) */

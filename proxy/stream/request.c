@@ -354,6 +354,7 @@ static bool ag_req_cached_bearer(struct ag_req *r)
     const char *tok;
     size_t tl;
     if (!l->authcache || strncmp(r->req.path, "/oauth2/", 8) == 0 ||
+        ag_routes_match(&r->rt->public_routes, r->req.method, r->req.path) ||
         !ag_req_bearer(&r->req, &tok, &tl))
         return false;
     long long max_body = r->rt->cfg->server.max_body_bytes;
@@ -400,6 +401,8 @@ static void ag_req_prepare(struct ag_req *r, const struct ag_identity *id)
         const char *name = req->headers[i].name, *value = req->headers[i].value;
         if (ag_hdr_drop_request(name, conn_vals, n_conn) || strcasecmp(name, "X-Request-Id") == 0)
             continue;
+        if (r->public_route && strcasecmp(name, "Authorization") == 0)
+            continue;
         if (strcasecmp(name, "Cookie") == 0) {
             value = ag_hdr_cookie_filter(r->arena, value, cookie_name);
             if (!value)
@@ -416,7 +419,7 @@ static void ag_req_prepare(struct ag_req *r, const struct ag_identity *id)
     size_t id_from = b.len;
     if (id)
         ag_req_identity(r, &b, id);
-    else
+    else if (r->vheaders)
         ag_sb_put(&b, r->vheaders, r->vheaders_len);
     size_t id_to = b.len;
     bool head = strcmp(req->method, "HEAD") == 0;
@@ -565,6 +568,16 @@ void ag_req_decide(struct ag_req *r, bool may_block)
                              "the request body is larger than this server accepts");
         return;
     }
+    if (ag_routes_match(&r->rt->public_routes, req->method, req->path)) {
+        /* forwarded without identity: ag_req_prepare strips the client's identity headers,
+         * and the public verdict drops Authorization (never passed on unverified) */
+        r->public_route = true;
+        r->vid = NULL;
+        r->vheaders = NULL;
+        r->vheaders_len = 0;
+        r->verdict = AG_V_FORWARD;
+        return;
+    }
     struct ag_gate_result g = {0};
     struct ag_login_result lr = {0};
     if (r->rt->login) /* the session cookie is checked before a bearer token */
@@ -640,6 +653,8 @@ static bool ag_req_needs_worker(const struct ag_req *r)
     const char *p = req->path;
     if (strncmp(p, "/oauth2/", 8) == 0 || strcmp(p, "/logout") == 0 || strcmp(p, "/logout/") == 0)
         return true;
+    if (ag_routes_match(&r->rt->public_routes, req->method, p))
+        return false;
     const char *name =
         r->rt->cfg->session.cookie_name ? r->rt->cfg->session.cookie_name : "_airgate";
     size_t nl = strlen(name);

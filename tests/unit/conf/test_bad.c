@@ -674,3 +674,17 @@ Test(bad, state_password_without_url)
     EXPECT_ERR(BASE "state:\n  password: hunter2\n",
                "CFG:13: state.password: is set but state.redis_url is not\n");
 }
+
+Test(bad, public_route_bad_regex)
+{
+    EXPECT_ERR(BASE "public_routes: [\"GET=^/health$\", \"GET=^/(health\"]\n",
+               "CFG:12: public_routes: \"GET=^/(health\" is not a POSIX extended regex: "
+               "Unmatched ( or \\(\n");
+}
+
+Test(bad, public_route_empty_regex)
+{
+    EXPECT_ERR(BASE "public_routes:\n  - \"GET=\"\n",
+               "CFG:12: public_routes: \"GET=\": the regex is empty (it would match every "
+               "path)\n");
+}

@@ -393,3 +393,15 @@ Test(good, locate_reports_the_source_of_a_key)
     cr_assert_str_eq(where, c->source, "a default points at the file");
     ag_config_unref(c);
 }
+
+Test(good, public_routes_default_none_and_list)
+{
+    struct ag_config *c = ct_load(BASE, no_env);
+    cr_assert_eq(c->public_routes.n, 0, "no route is public by default");
+    ag_config_unref(c);
+    c = ct_load(BASE "public_routes: [\"GET=^/health$\", \"^/static/\"]\n", no_env);
+    cr_assert_eq(c->public_routes.n, 2);
+    cr_assert_str_eq(c->public_routes.items[0], "GET=^/health$");
+    cr_assert_str_eq(c->public_routes.items[1], "^/static/");
+    ag_config_unref(c);
+}
