@@ -131,10 +131,10 @@ struct ag_req {
     uint8_t phase;
     bool trusted;
     bool public_route; /* matched public_routes: forwarded without identity or Authorization */
-    bool keep_alive; /* the client connection stays open after this answer */
-    bool body_done;  /* the whole request body was read from the client */
-    bool collect;    /* the body is read into cbody for airgate itself (back-channel logout) */
-    char *cbody;     /* AG_REQ_COLLECT_MAX + 1 bytes in the arena while collect */
+    bool keep_alive;   /* the client connection stays open after this answer */
+    bool body_done;    /* the whole request body was read from the client */
+    bool collect;      /* the body is read into cbody for airgate itself (back-channel logout) */
+    char *cbody;       /* AG_REQ_COLLECT_MAX + 1 bytes in the arena while collect */
     size_t cbody_len;
     bool body_sent;  /* ... and written to the upstream */
     bool up_chunked; /* the request body goes upstream chunked */
