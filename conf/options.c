@@ -181,17 +181,17 @@ long ag_conf_opt_find(const char *path)
     return -1;
 }
 
-int ag_conf_section_exists(const char *path)
+bool ag_conf_section_exists(const char *path)
 {
     size_t n = strlen(path);
     for (size_t i = 0; i < ag_conf_nopts; i++) {
         if (strncmp(ag_conf_opts[i].path, path, n) == 0 && ag_conf_opts[i].path[n] == '.')
-            return 1;
+            return true;
     }
-    return 0;
+    return false;
 }
 
-int ag_conf_opt_is_secret(const struct ag_conf_opt *o)
+bool ag_conf_opt_is_secret(const struct ag_conf_opt *o)
 {
     return o->type == AG_OPT_SECRET || o->type == AG_OPT_SECRETLIST;
 }
@@ -269,7 +269,7 @@ size_t ag_conf_edit_distance(const char *a, const char *b)
 }
 
 /* Close enough to suggest: a typo or two, or a third of the word for long keys. */
-static int ag_conf_close(size_t dist, const char *word)
+static bool ag_conf_close(size_t dist, const char *word)
 {
     size_t len = strlen(word);
     return dist > 0 && (dist <= 2 || dist <= len / 3);

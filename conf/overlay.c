@@ -162,7 +162,7 @@ static struct ag_ynode *ag_env_rolemap(struct ag_conf_ctx *ctx, const char *v, c
     return map;
 }
 
-static int ag_env_is_list(const struct ag_conf_opt *o)
+static bool ag_env_is_list(const struct ag_conf_opt *o)
 {
     return o->type == AG_OPT_STRLIST || o->type == AG_OPT_URLLIST || o->type == AG_OPT_CIDRLIST ||
            o->type == AG_OPT_SECRETLIST;

@@ -27,32 +27,32 @@ static struct ag_conf_loc ag_loc_key(const struct ag_conf_ctx *ctx, const char *
     return (struct ag_conf_loc){ag_conf_section_line(ctx, key), NULL};
 }
 
-static int ag_host_is_loopback(const char *host)
+static bool ag_host_is_loopback(const char *host)
 {
     unsigned char a[16];
     if (strcasecmp(host, "localhost") == 0)
-        return 1;
+        return true;
     if (inet_pton(AF_INET, host, a) == 1)
         return a[0] == 127;
     if (inet_pton(AF_INET6, host, a) == 1) {
         static const unsigned char one[16] = {[15] = 1};
         return memcmp(a, one, 16) == 0;
     }
-    return 0;
+    return false;
 }
 
 /* RFC 6265 cookie-name = token. */
-static int ag_cookie_name_ok(const char *s)
+static bool ag_cookie_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 64)
-        return 0;
+        return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!isalnum(c) && !strchr("!#$%&'*+-.^_`|~", c))
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
 static void ag_check_urls(struct ag_conf_ctx *ctx)
