@@ -326,7 +326,7 @@ const char *ag_conf_suggest_env(const char *unknown, char *buf, size_t buflen)
     const char *best_s = NULL;
     char cand[128];
     for (size_t i = 0; i < ag_conf_nopts; i++) {
-        for (int file = 0; file <= ag_conf_opt_is_secret(&ag_conf_opts[i]); file++) {
+        for (int file = 0; file <= (ag_conf_opt_is_secret(&ag_conf_opts[i]) ? 1 : 0); file++) {
             ag_conf_opt_env_name(&ag_conf_opts[i], file, cand, sizeof(cand));
             ag_conf_consider(unknown, cand, &best, &best_s, buf, buflen);
         }

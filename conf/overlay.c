@@ -172,7 +172,7 @@ static long ag_env_find(const char *name, int *via_file)
 {
     char buf[128];
     for (size_t i = 0; i < ag_conf_nopts; i++) {
-        for (int f = 0; f <= ag_conf_opt_is_secret(&ag_conf_opts[i]); f++) {
+        for (int f = 0; f <= (ag_conf_opt_is_secret(&ag_conf_opts[i]) ? 1 : 0); f++) {
             ag_conf_opt_env_name(&ag_conf_opts[i], f, buf, sizeof(buf));
             if (strcmp(buf, name) == 0) {
                 *via_file = f;
