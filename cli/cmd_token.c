@@ -2,7 +2,7 @@
  * payload on success and the reason on failure. Exit 0 valid, 1 invalid, 2 usage or key set. */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
+#include "core/json.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +91,7 @@ static enum ag_rc ag_token_load_keys(const char *src, const char *ca_file, struc
 static void ag_token_print_payload(const struct ag_jwt *jwt)
 {
     if (jwt->claims) {
-        char *s = json_dumps(jwt->claims, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = ag_json_dump(jwt->claims, AG_JSON_PRETTY);
         if (s) {
             puts(s);
             free(s);

@@ -1,6 +1,6 @@
 #include "auth/idp/oidc_client.h"
 
-#include <jansson.h>
+#include "core/json.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,24 +88,24 @@ void ag_oidc_refresh_request(struct ag_arena *a, const struct ag_config *cfg,
 
 static void ag_oidc_json_decref(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
-static const char *ag_oidc_json_str(struct ag_arena *a, json_t *o, const char *key)
+static const char *ag_oidc_json_str(struct ag_arena *a, ag_json *o, const char *key)
 {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
+    ag_json *v = ag_json_get(o, key);
+    if (!ag_json_is_string(v))
         return NULL;
-    return ag_oidc_secret_text(a, ag_arena_strndup(a, json_string_value(v), json_string_length(v)));
+    return ag_oidc_secret_text(a, ag_arena_strndup(a, ag_json_str(v), ag_json_str_len(v)));
 }
 
-static long long ag_oidc_json_int(json_t *o, const char *key)
+static long long ag_oidc_json_int(ag_json *o, const char *key)
 {
-    json_t *v = json_object_get(o, key);
-    if (json_is_integer(v))
-        return (long long)json_integer_value(v);
-    if (json_is_real(v))
-        return (long long)json_real_value(v);
+    ag_json *v = ag_json_get(o, key);
+    if (ag_json_is_integer(v))
+        return (long long)ag_json_int(v);
+    if (ag_json_is_real(v))
+        return (long long)ag_json_real(v);
     return 0;
 }
 
@@ -114,11 +114,11 @@ enum ag_rc ag_oidc_token_response_parse(struct ag_arena *a, long status, const c
                                         struct ag_err *err)
 {
     memset(out, 0, sizeof(*out));
-    json_error_t jerr;
-    json_t *o = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    struct ag_json_error jerr;
+    ag_json *o = body && len ? ag_json_parse(body, len, 0, &jerr) : NULL;
     if (o)
         ag_arena_cleanup_add(a, ag_oidc_json_decref, o);
-    if (o && !json_is_object(o))
+    if (o && !ag_json_is_object(o))
         o = NULL;
     if (status >= 500 || status == 0)
         return ag_err_set(err, AG_EUPSTREAM, "token endpoint answered HTTP %ld", status);
@@ -134,8 +134,8 @@ enum ag_rc ag_oidc_token_response_parse(struct ag_arena *a, long status, const c
     }
     if (!o)
         return ag_err_set(err, AG_EPARSE, "token endpoint answer is not a JSON object");
-    json_t *tt = json_object_get(o, "token_type");
-    if (tt && (!json_is_string(tt) || strcasecmp(json_string_value(tt), "bearer") != 0))
+    ag_json *tt = ag_json_get(o, "token_type");
+    if (tt && (!ag_json_is_string(tt) || strcasecmp(ag_json_str(tt), "bearer") != 0))
         return ag_err_set(err, AG_EPARSE, "token endpoint: token_type is not Bearer");
     out->access_token = ag_oidc_json_str(a, o, "access_token");
     out->id_token = ag_oidc_json_str(a, o, "id_token");
