@@ -8,8 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/json.h"
-
 #include "auth/idp/http_fetch.h"
 #include "auth/jose/jwks.h"
 #include "auth/jose/jwt.h"
@@ -19,6 +17,7 @@
 #include "core/arena.h"
 #include "core/b64url.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "rolemap/render.h"
 #include "rolemap/rolemap.h"

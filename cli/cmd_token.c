@@ -2,7 +2,6 @@
  * payload on success and the reason on failure. Exit 0 valid, 1 invalid, 2 usage or key set. */
 #include <errno.h>
 #include <getopt.h>
-#include "core/json.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "auth/jose/jwt.h"
 #include "cli/cli.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 
 static const char ag_token_usage[] =

@@ -6,9 +6,8 @@
 
 #include <stddef.h>
 
-#include "core/json.h"
-
 #include "core/err.h"
+#include "core/json.h"
 
 struct ag_arena;
 

@@ -3,10 +3,9 @@
 #ifndef AG_ROLEMAP_RENDER_H
 #define AG_ROLEMAP_RENDER_H
 
-#include "core/json.h"
-
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "rolemap/rolemap.h"
 
 struct ag_arena;

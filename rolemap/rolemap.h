@@ -7,10 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/json.h"
-
 #include "conf/config.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "rolemap/path.h"
 
 struct ag_arena;

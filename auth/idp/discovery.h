@@ -3,11 +3,10 @@
 #ifndef AG_AUTH_DISCOVERY_H
 #define AG_AUTH_DISCOVERY_H
 
-#include "core/json.h"
-
 #include "auth/idp/http_fetch.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/json.h"
 
 /** The provider metadata airgate uses. Strings live in the arena; absent optional endpoints are
  * NULL. doc is the whole document (arena-owned reference). */

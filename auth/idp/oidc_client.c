@@ -1,6 +1,5 @@
 #include "auth/idp/oidc_client.h"
 
-#include "core/json.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "core/http_client.h"
 #include "core/b64url.h"
 #include "core/http_msg.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 static void ag_oidc_wipe_str(void *p)

@@ -5,11 +5,11 @@
 #ifndef AG_AUTH_JWK_H
 #define AG_AUTH_JWK_H
 
-#include "core/json.h"
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/json.h"
 
 struct evp_pkey_st; /* OpenSSL's EVP_PKEY, kept out of this header */
 

@@ -3,7 +3,6 @@
 #ifndef AG_AUTH_JWS_H
 #define AG_AUTH_JWS_H
 
-#include "core/json.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +10,7 @@
 #include "auth/jose/jwks.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/json.h"
 
 /** Largest token accepted when the caller gives no limit (Keycloak tokens with many roles can
  * reach tens of KiB). */

@@ -4,7 +4,6 @@
 #ifndef AG_AUTH_JWT_H
 #define AG_AUTH_JWT_H
 
-#include "core/json.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +12,7 @@
 #include "auth/jose/jwks.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/json.h"
 
 /** What a token must satisfy. Start from ag_jwt_policy_init and set what you need. */
 struct ag_jwt_policy {

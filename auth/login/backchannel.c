@@ -1,12 +1,12 @@
 /* OIDC Back-Channel Logout 1.0: the IdP POSTs a logout_token (a JWT signed like an ID token)
  * when a user's IdP session ends; every airgate session of that sid (or sub) ends, on every
  * replica when shared state is configured. */
-#include "core/json.h"
 #include <string.h>
 #include <strings.h>
 
 #include "auth/login/login_int.h"
 #include "auth/login/pages.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #define AG_BCL_EVENT "http://schemas.openid.net/event/backchannel-logout"

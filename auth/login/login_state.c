@@ -1,6 +1,5 @@
 #include "auth/login/login_state.h"
 
-#include "core/json.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +7,7 @@
 
 #include "auth/login/redirect.h"
 #include "core/b64url.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 static void ag_login_state_json_decref(void *p)

@@ -1,6 +1,5 @@
 #include "auth/login/session.h"
 
-#include "core/json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include "auth/login/session_int.h"
 #include "core/b64url.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 #define AG_SESSION_JSON_VERSION 1
