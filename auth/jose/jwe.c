@@ -295,7 +295,7 @@ enum ag_rc ag_jwe_decrypt(struct ag_arena *a, const struct ag_jwe_keys *k, const
             rc = AG_OK;
         if (rc == AG_OK)
             rc = ag_jwe_try_key(a, key, token, len, max_bytes, out, out_len, &last);
-        if (rc == AG_OK || rc != AG_ECRYPTO)
+        if (rc != AG_ECRYPTO) /* done, or malformed: another key would not help */
             break;
     }
     if (rc != AG_OK) {

@@ -188,7 +188,8 @@ static enum ag_rc ag_jwe_key_read(const struct ag_secret *pem, struct ag_jwe_key
             OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
         for (size_t i = 0; i < 8; i++) {
             /* n, e, d are required; a key without the CRT values still works (slower). */
-            if (ag_jwe_bn_part(pk, names[i], 0, r, i) != 0 && i < 3) {
+            bool missing = ag_jwe_bn_part(pk, names[i], 0, r, i) != 0;
+            if (missing && i < 3) {
                 rc = ag_err_set(err, AG_ECONF, "RSA key without %s", names[i]);
                 goto out;
             }
