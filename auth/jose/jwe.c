@@ -3,7 +3,6 @@
 #include "auth/jose/jwe.h"
 
 #include <cjose/cjose.h>
-#include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -12,6 +11,7 @@
 
 #include "auth/jose/jwe_int.h"
 #include "core/b64url.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 #define AG_JWE_DEFAULT_MAX_BYTES (256u * 1024u)
@@ -70,14 +70,14 @@ void ag_jwe_key_cjose_free(void *cj)
 
 static void ag_jwe_json_decref(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
 /* What the protected header says, after every check that needs no key. */
 struct ag_jwe_hdr {
     unsigned alg, enc;
-    const char *kid;   /* NULL when absent */
-    const json_t *epk; /* ECDH-ES only */
+    const char *kid;    /* NULL when absent */
+    const ag_json *epk; /* ECDH-ES only */
 };
 
 static unsigned ag_jwe_lookup(const char *name, unsigned among)
@@ -90,13 +90,13 @@ static unsigned ag_jwe_lookup(const char *name, unsigned among)
     return 0;
 }
 
-static enum ag_rc ag_jwe_header_check(const json_t *h, unsigned allowed, struct ag_jwe_hdr *out,
+static enum ag_rc ag_jwe_header_check(const ag_json *h, unsigned allowed, struct ag_jwe_hdr *out,
                                       struct ag_err *err)
 {
-    const json_t *algv = json_object_get(h, "alg"), *encv = json_object_get(h, "enc");
-    if (!json_is_string(algv) || !json_is_string(encv))
+    const ag_json *algv = ag_json_get(h, "alg"), *encv = ag_json_get(h, "enc");
+    if (!ag_json_is_string(algv) || !ag_json_is_string(encv))
         return ag_err_set(err, AG_EPARSE, "JWE header needs \"alg\" and \"enc\" strings");
-    const char *alg = json_string_value(algv), *enc = json_string_value(encv);
+    const char *alg = ag_json_str(algv), *enc = ag_json_str(encv);
     out->alg = ag_jwe_lookup(alg, AG_JWE_ALGS_KEY);
     out->enc = ag_jwe_lookup(enc, AG_JWE_ALGS_ENC);
     if (strcmp(alg, "RSA-OAEP-256") == 0)
@@ -114,34 +114,34 @@ static enum ag_rc ag_jwe_header_check(const json_t *h, unsigned allowed, struct 
     if (!(allowed & out->alg) || !(allowed & out->enc))
         return ag_err_set(err, AG_ECRYPTO, "JWE %s \"%s\" is not in oidc.allowed_enc_algs",
                           (allowed & out->alg) ? "enc" : "alg", (allowed & out->alg) ? enc : alg);
-    if (json_object_get(h, "zip"))
+    if (ag_json_get(h, "zip"))
         return ag_err_set(err, AG_ECRYPTO, "JWE \"zip\" (compressed content) is refused");
-    if (json_object_get(h, "crit"))
+    if (ag_json_get(h, "crit"))
         return ag_err_set(err, AG_ECRYPTO, "JWE header \"crit\" is not supported");
-    const json_t *cty = json_object_get(h, "cty");
-    if (!json_is_string(cty) || strcasecmp(json_string_value(cty), "JWT") != 0)
+    const ag_json *cty = ag_json_get(h, "cty");
+    if (!ag_json_is_string(cty) || strcasecmp(ag_json_str(cty), "JWT") != 0)
         return ag_err_set(err, AG_ECRYPTO,
                           "JWE header \"cty\" must be \"JWT\" (a signed token nested inside)");
-    const json_t *kid = json_object_get(h, "kid");
-    if (kid && !json_is_string(kid))
+    const ag_json *kid = ag_json_get(h, "kid");
+    if (kid && !ag_json_is_string(kid))
         return ag_err_set(err, AG_EPARSE, "JWE header \"kid\" is not a string");
-    out->kid = kid ? json_string_value(kid) : NULL;
-    out->epk = json_object_get(h, "epk");
-    if (out->alg == AG_JWE_ECDH_ES && !json_is_object(out->epk))
+    out->kid = kid ? ag_json_str(kid) : NULL;
+    out->epk = ag_json_get(h, "epk");
+    if (out->alg == AG_JWE_ECDH_ES && !ag_json_is_object(out->epk))
         return ag_err_set(err, AG_EPARSE, "ECDH-ES JWE without an \"epk\" object");
     return AG_OK;
 }
 
 /* The sender's ephemeral key must be a public point on our key's curve (invalid-curve attacks
  * recover the private key from many answers otherwise). */
-static enum ag_rc ag_jwe_epk_check(struct ag_arena *a, const json_t *epk,
+static enum ag_rc ag_jwe_epk_check(struct ag_arena *a, const ag_json *epk,
                                    const struct ag_jwe_key *k, struct ag_err *err)
 {
-    const char *kty = json_string_value(json_object_get(epk, "kty"));
-    const char *crv = json_string_value(json_object_get(epk, "crv"));
-    const char *xs = json_string_value(json_object_get(epk, "x"));
-    const char *ys = json_string_value(json_object_get(epk, "y"));
-    if (!kty || strcmp(kty, "EC") != 0 || !crv || !xs || !ys || json_object_get(epk, "d"))
+    const char *kty = ag_json_str(ag_json_get(epk, "kty"));
+    const char *crv = ag_json_str(ag_json_get(epk, "crv"));
+    const char *xs = ag_json_str(ag_json_get(epk, "x"));
+    const char *ys = ag_json_str(ag_json_get(epk, "y"));
+    if (!kty || strcmp(kty, "EC") != 0 || !crv || !xs || !ys || ag_json_get(epk, "d"))
         return ag_err_set(err, AG_EPARSE, "JWE \"epk\" is not a public EC key");
     if (strcmp(crv, k->crv) != 0)
         return ag_err_set(err, AG_ECRYPTO, "JWE \"epk\" is on %.16s, key kid=%s is %s", crv, k->kid,
@@ -258,12 +258,12 @@ enum ag_rc ag_jwe_decrypt(struct ag_arena *a, const struct ag_jwe_keys *k, const
             return ag_err_set(err, AG_EPARSE, "JWE %s: %s", what[i], e.msg);
         }
     }
-    json_error_t je;
-    json_t *h = json_loadb((const char *)bytes[0], bl[0], JSON_REJECT_DUPLICATES, &je);
+    struct ag_json_error je;
+    ag_json *h = ag_json_parse((const char *)bytes[0], bl[0], 0, &je);
     if (!h)
         return ag_err_set(err, AG_EPARSE, "JWE header is not valid JSON: %s", je.text);
     ag_arena_cleanup_add(a, ag_jwe_json_decref, h);
-    if (!json_is_object(h))
+    if (!ag_json_is_object(h))
         return ag_err_set(err, AG_EPARSE, "JWE header is not a JSON object");
     struct ag_jwe_hdr hd;
     enum ag_rc rc = ag_jwe_header_check(h, k->algs, &hd, err);

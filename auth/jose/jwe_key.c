@@ -1,7 +1,6 @@
 /* The JWE side that needs no cjose: algorithm names and the allow-list, our PEM decryption keys
  * (OpenSSL reads them; jwe.c turns the components into cjose keys), their RFC 7638 kids and the
  * public JWKs published at /.well-known/airgate/jwks.json. See jwe.h. */
-#include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -17,6 +16,7 @@
 #include "auth/jose/jwe_int.h"
 #include "core/b64url.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 static const struct {
@@ -141,14 +141,20 @@ static enum ag_rc ag_jwe_publish(struct ag_jwe_key *k, const struct ag_jwe_raw_k
     ag_b64url_encode(th, sizeof th, k->kid, sizeof k->kid);
     /* The published alg: the one the IdP should use with this key. */
     const char *alg = k->ec ? "ECDH-ES" : (algs & AG_JWE_RSA_OAEP) ? "RSA-OAEP" : "RSA1_5";
-    json_t *o = k->ec ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "kty", "EC", "crv", k->crv, "x",
-                                  p1, "y", p2, "kid", k->kid, "use", "enc", "alg", alg)
-                      : json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "kty", "RSA", "n", p2, "e", p1,
-                                  "kid", k->kid, "use", "enc", "alg", alg);
-    if (!o)
+    ag_json *o = ag_json_new_object();
+    int bad = ag_json_set(o, "kty", ag_json_new_str(k->ec ? "EC" : "RSA"));
+    if (k->ec)
+        bad |= ag_json_set(o, "crv", ag_json_new_str(k->crv)) |
+               ag_json_set(o, "x", ag_json_new_str(p1)) | ag_json_set(o, "y", ag_json_new_str(p2));
+    else
+        bad |= ag_json_set(o, "n", ag_json_new_str(p2)) | ag_json_set(o, "e", ag_json_new_str(p1));
+    bad |= ag_json_set(o, "kid", ag_json_new_str(k->kid)) |
+           ag_json_set(o, "use", ag_json_new_str("enc")) |
+           ag_json_set(o, "alg", ag_json_new_str(alg));
+    if (bad) /* every member is ASCII we made */
         abort();
-    k->public_jwk = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
+    k->public_jwk = ag_json_dump(o, AG_JSON_COMPACT);
+    ag_json_decref(o);
     if (!k->public_jwk)
         abort();
     rc = AG_OK;
@@ -301,32 +307,34 @@ const char *ag_jwe_keys_kid(const struct ag_jwe_keys *k, size_t i)
 
 static void ag_jwe_json_decref(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
 enum ag_rc ag_jwe_jwks_merge(struct ag_arena *a, const char *sig_jwks, const struct ag_jwe_keys *k,
                              const char **out, struct ag_err *err)
 {
-    json_error_t je;
-    json_t *set = sig_jwks ? json_loads(sig_jwks, JSON_REJECT_DUPLICATES, &je) : json_object();
-    if (!set || !json_is_object(set)) {
-        json_decref(set);
+    struct ag_json_error je;
+    ag_json *set =
+        sig_jwks ? ag_json_parse(sig_jwks, strlen(sig_jwks), 0, &je) : ag_json_new_object();
+    if (!set || !ag_json_is_object(set)) {
+        ag_json_decref(set);
         return ag_err_set(err, AG_EINVAL, "the signing JWK Set is not a JSON object");
     }
     ag_arena_cleanup_add(a, ag_jwe_json_decref, set);
-    json_t *keys = json_object_get(set, "keys");
+    ag_json *keys = ag_json_get(set, "keys");
     if (!keys) {
-        keys = json_array();
-        json_object_set_new(set, "keys", keys);
+        keys = ag_json_new_array();
+        ag_json_set(set, "keys", keys);
     }
-    if (!json_is_array(keys))
+    if (!ag_json_is_array(keys))
         return ag_err_set(err, AG_EINVAL, "the signing JWK Set has no \"keys\" array");
     for (size_t i = 0; k && i < k->n; i++) {
-        json_t *jwk = json_loads(k->items[i].public_jwk, 0, &je);
-        if (!jwk || json_array_append_new(keys, jwk) != 0)
+        ag_json *jwk =
+            ag_json_parse(k->items[i].public_jwk, strlen(k->items[i].public_jwk), 0, &je);
+        if (!jwk || ag_json_append(keys, jwk) != 0)
             abort();
     }
-    char *txt = json_dumps(set, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *txt = ag_json_dump(set, AG_JSON_COMPACT);
     if (!txt)
         abort();
     *out = ag_arena_strdup(a, txt);
