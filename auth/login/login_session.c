@@ -1,5 +1,4 @@
 /* Tokens -> session, the per-request session check and the single-flight refresh; see login.h. */
-#include "core/json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "auth/login/pages.h"
 #include "auth/login/session_int.h"
 #include "core/b64url.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/secret.h"
 
