@@ -176,9 +176,14 @@ void ag_conf_conv_secretlist(struct ag_conf_ctx *ctx, size_t idx, const struct a
     const struct ag_conf_opt *o = &ag_conf_opts[idx];
     const char *key =
         ctx->slots[idx].origin.via_file ? ag_arena_printf(ctx->tmp, "%s_file", o->path) : o->path;
+    struct ag_secretlist *dst = ag_field(ctx, o->off);
+    if ((o->flags & AG_OPTF_ONE_OK) && n->kind == AG_YNODE_SCALAR) {
+        dst->items = ag_arena_calloc(ctx->cfg->arena, 2, sizeof(struct ag_secret));
+        dst->n = ag_secret_get(ctx, idx, n, &dst->items[0]) == 0;
+        return;
+    }
     if (!ag_need_list(ctx, idx, n, key))
         return;
-    struct ag_secretlist *dst = ag_field(ctx, o->off);
     dst->items = ag_arena_calloc(ctx->cfg->arena, n->n + 1, sizeof(struct ag_secret));
     dst->n = 0;
     for (const struct ag_ynode *it = n->first; it; it = it->next) {

@@ -71,6 +71,15 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "client_secret_basic", 0, 0, ag_client_auths,
      "How the client authenticates at the token endpoint: `client_secret_basic` or "
      "`client_secret_post`."},
+    {"oidc.decryption_key", AG_OPT_SECRETLIST, FLD(oidc.decryption_key), AG_OPTF_ONE_OK, "", 1, 0,
+     NULL,
+     "PEM private key(s) (RSA >= 2048 bits, EC P-256/P-384) that the IdP encrypts ID tokens to "
+     "(JWE); use `oidc.decryption_key_file` (a path, or a list of paths to rotate). Public halves "
+     "are served at `/.well-known/airgate/jwks.json` (`use: enc`). Unset: a JWE is refused."},
+    {"oidc.allowed_enc_algs", AG_OPT_STRLIST, FLD(oidc.allowed_enc_algs), 0,
+     "RSA-OAEP,ECDH-ES,A128GCM,A256GCM,A128CBC-HS256,A256CBC-HS512", 0, 0, NULL,
+     "JWE `alg` and `enc` accepted: RSA-OAEP, ECDH-ES, RSA1_5 (only if listed); A128GCM, "
+     "A256GCM, A128CBC-HS256, A256CBC-HS512. RSA-OAEP-256 is not supported (Debian 12's cjose)."},
     {"session.cookie_name", AG_OPT_STRING, FLD(session.cookie_name), 0, "_airgate", 0, 0, NULL,
      "Session cookie name (chunks get `_1`, `_2`, ... appended)."},
     {"session.cookie_secret", AG_OPT_SECRET, FLD(session.cookie_secret), REQ, NULL, 32, 0, NULL,

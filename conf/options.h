@@ -26,6 +26,7 @@ enum {
     AG_OPTF_REQUIRED = 1u << 0,
     AG_OPTF_NO_SLASH = 1u << 1,   /* URL: trailing '/' removed (public_url + "/oauth2/...") */
     AG_OPTF_CLAIM_PATH = 1u << 2, /* a "${key}" in the default becomes one claim-path segment */
+    AG_OPTF_ONE_OK = 1u << 3,     /* SECRETLIST: a single value is a list of one */
 };
 
 /* Field order follows the table rows' reading order; the padding is 8 bytes on ~55 rows. */

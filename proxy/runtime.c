@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "auth/assertion/assertion.h"
+#include "auth/jose/jwe.h"
 #include "auth/jose/keycache.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -102,6 +103,12 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
     rc = ag_login_new(cfg, rt->keys->kc, rt->rolemap, &rt->login, err);
     if (rc != AG_OK)
         goto fail;
+    rt->jwks = rt->signer ? ag_assertion_jwks_json(rt->signer) : NULL;
+    if (ag_login_jwe_keys(rt->login)) { /* the IdP encrypts ID tokens to these (use: enc) */
+        rc = ag_jwe_jwks_merge(rt->arena, rt->jwks, ag_login_jwe_keys(rt->login), &rt->jwks, err);
+        if (rc != AG_OK)
+            goto fail;
+    }
     *out = rt;
     return AG_OK;
 fail:

@@ -33,6 +33,7 @@ struct ag_runtime {
     struct ag_assertion_signer *signer; /* NULL when the signer is not built in */
     struct ag_login *login;             /* browser login and sessions (auth/login.h) */
     struct ag_routes public_routes;     /* forwarded without sign-in */
+    const char *jwks; /* /.well-known/airgate/jwks.json: assertion + decryption keys; NULL: none */
     atomic_int refs;
 };
 

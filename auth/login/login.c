@@ -139,8 +139,13 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
         ag_login_free(l);
         return rc;
     }
-    unsigned algs = 0;
+    unsigned algs = 0, enc_algs = 0;
     rc = ag_jws_algs_from_names(cfg->oidc.allowed_algs.items, cfg->oidc.allowed_algs.n, &algs, err);
+    if (rc == AG_OK)
+        rc = ag_jwe_algs_from_names(cfg->oidc.allowed_enc_algs.items, cfg->oidc.allowed_enc_algs.n,
+                                    &enc_algs, err);
+    if (rc == AG_OK)
+        rc = ag_jwe_keys_new(&cfg->oidc.decryption_key, enc_algs, &l->dec, err);
     if (rc != AG_OK) {
         ag_login_free(l);
         return rc;
@@ -169,10 +174,16 @@ void ag_login_set_state(struct ag_login *l, struct ag_state *st)
     l->state = st ? st : l->own_state;
 }
 
+const struct ag_jwe_keys *ag_login_jwe_keys(const struct ag_login *l)
+{
+    return l->dec;
+}
+
 void ag_login_free(struct ag_login *l)
 {
     if (!l)
         return;
+    ag_jwe_keys_free(l->dec);
     ag_state_free(l->own_state);
     for (size_t i = 0; i < AG_REFRESH_SLOTS; i++) {
         if (l->slots[i].session) {

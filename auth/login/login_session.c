@@ -92,7 +92,18 @@ enum ag_rc ag_login_session_from_tokens(struct ag_login *l, struct ag_arena *a,
     if (!id_token && !prev)
         return ag_err_set(err, AG_EINVAL, "token answer has no id_token");
     if (id_token) {
-        rc = l->hooks.verify(l->hooks.ctx, a, &idp, id_token, strlen(id_token), &idt, err);
+        /* An encrypted ID token is unwrapped, then its nested JWS verified as any other. The
+         * session keeps the signed token: it is what id_token_hint must carry (RP-Initiated
+         * Logout 1.0, section 2). Without a key, a JWE fails verification as it always has. */
+        size_t n = strlen(id_token);
+        if (l->dec && ag_jwe_is_compact(id_token, n)) {
+            rc = ag_jwe_decrypt(a, l->dec, id_token, n, idp.max_token_bytes, &id_token, &n, err);
+            if (rc != AG_OK) {
+                ag_err_prefix(err, "ID token");
+                return rc;
+            }
+        }
+        rc = l->hooks.verify(l->hooks.ctx, a, &idp, id_token, n, &idt, err);
         if (rc != AG_OK) {
             ag_err_prefix(err, "ID token");
             return rc;
