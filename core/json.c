@@ -2,6 +2,7 @@
 #include "core/json.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -194,6 +195,15 @@ ag_json *ag_json_new_bool(bool v)
 ag_json *ag_json_new_null(void)
 {
     return json_null();
+}
+
+ag_json *ag_json_pack(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *v = json_vpack_ex(NULL, 0, fmt, ap);
+    va_end(ap);
+    return v;
 }
 
 int ag_json_set(ag_json *obj, const char *key, ag_json *v)

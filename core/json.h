@@ -70,6 +70,9 @@ ag_json *ag_json_new_strn(const char *s, size_t len);
 ag_json *ag_json_new_int(long long v);
 ag_json *ag_json_new_bool(bool v);
 ag_json *ag_json_new_null(void);
+/** Builds a value from a format (jansson's pack syntax: "{s:s, s:I, s:o, s:s?}", "o" steals),
+ * NULL on a bad format or a NULL where none is allowed. For compact literal documents. */
+ag_json *ag_json_pack(const char *fmt, ...);
 /** Sets obj[key] = v, stealing v (also on failure); non-zero on failure (v NULL, bad key). */
 int ag_json_set(ag_json *obj, const char *key, ag_json *v);
 /** Sets obj[key] = v, taking a new reference (v stays the caller's). */
