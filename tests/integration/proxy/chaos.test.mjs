@@ -113,7 +113,7 @@ test('300 hostile or broken connections leave airgate serving, with no connectio
   // keep-alive connections)
   let last = '';
   await waitFor(async () => {
-    last = await (await fetch(`${ag.url}/metrics`)).text();
+    last = await (await fetch(`${ag.mgmtUrl}/metrics`)).text();
     const open = Number(/airgate_open_connections (\d+)/.exec(last)?.[1] ?? 1e9);
     return /airgate_inflight_requests 1\b/.test(last) && open <= 10;
   }, { timeoutMs: 8000 }).catch(() => assert.fail(`seed ${seed}: ${last.split('\n').filter((l) => /inflight|open_conn/.test(l)).join(' ')}`));
