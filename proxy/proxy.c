@@ -158,11 +158,10 @@ enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag
                "after a restart");
     if (!ag_proxy_same_str(cur->cfg->management.listen, cfg->management.listen))
         ag_log(AG_LOG_WARN, NULL,
-               "management.listen changed (%s -> %s): the management listener stays on %s "
+               "management.listen changed (%s -> %s): the management listener stays on port %u "
                "until a restart",
                cur->cfg->management.listen ? cur->cfg->management.listen : "",
-               cfg->management.listen ? cfg->management.listen : "",
-               cur->cfg->management.listen ? cur->cfg->management.listen : "");
+               cfg->management.listen ? cfg->management.listen : "", (unsigned)px->mgmt_port);
     rc = ag_front_reconfigure(px->front, cur->cfg, cfg, err);
     if (rc != AG_OK) {
         ag_runtime_unref(nrt);
