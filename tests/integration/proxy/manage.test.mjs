@@ -66,10 +66,15 @@ test('management port: /healthz, /readyz, /metrics (text), HEAD, 404 and 405', a
   assert.deepEqual(await r.json(), { ready: true, keys_loaded: true, healthy_upstreams: 1, draining: false });
   // traffic on the public port shows up in the metrics read on the management port
   assert.equal((await fetch(`${ag.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
-  const m = await fetch(`${ag.mgmtUrl}/metrics`);
-  assert.equal(m.status, 200);
-  assert.equal(m.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
-  const text = await m.text();
+  // (counted once the answer is written, which may be just after fetch resolves)
+  const m = await waitFor(async () => {
+    const x = await fetch(`${ag.mgmtUrl}/metrics`);
+    const body = await x.text();
+    return /route="proxy",status="200"/.test(body) && { res: x, body };
+  });
+  assert.equal(m.res.status, 200);
+  assert.equal(m.res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+  const text = m.body;
   assert.match(text, /\nairgate_build_info\{version="[^"]+"\} 1\n/);
   assert.match(text, /# TYPE airgate_requests_total counter\n/);
   assert.match(text, /airgate_requests_total\{route="proxy",status="200"\} [1-9]/);
@@ -147,8 +152,8 @@ test('the public port: /metrics and /statusz are 404 (even signed in, never forw
   }
   assert.equal((await fetch(`${ag.url}/healthz`)).status, 200);
   assert.equal((await fetch(`${ag.url}/readyz`)).status, 200);
-  const m = await (await fetch(`${ag.mgmtUrl}/metrics`)).text();
-  assert.match(m, /airgate_requests_total\{route="metrics",status="404"\} [1-9]/, 'public probes are counted');
+  await waitFor(async () => /airgate_requests_total\{route="metrics",status="404"\} [1-9]/
+    .test(await (await fetch(`${ag.mgmtUrl}/metrics`)).text()));
 });
 
 test('bad requests to MHD: 400/414/431/505 or a closed connection, never a crash', async () => {
