@@ -1,7 +1,6 @@
 /* The /statusz document; see statusz.h. */
 #include "proxy/manage/statusz.h"
 
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,32 +10,33 @@
 #include "auth/assertion/assertion.h"
 #include "auth/jose/jwks.h"
 #include "auth/jose/keycache.h"
+#include "core/json.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
 #include "state/store.h"
 
 /* RFC 3339 UTC, or JSON null for 0 ("never"). */
-static json_t *ag_statusz_time(int64_t t)
+static ag_json *ag_statusz_time(int64_t t)
 {
     if (t <= 0)
-        return json_null();
+        return ag_json_new_null();
     time_t tt = (time_t)t;
     struct tm tm;
     char s[32];
     if (!gmtime_r(&tt, &tm) || strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return json_null();
-    return json_string(s);
+        return ag_json_new_null();
+    return ag_json_new_str(s);
 }
 
 /* SHA-256 of the effective config as check-config prints it (secrets redacted, so the digest
  * says whether two replicas run the same settings without revealing any secret). */
-static json_t *ag_statusz_config(const struct ag_config *cfg)
+static ag_json *ag_statusz_config(const struct ag_config *cfg)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f)
-        return json_null();
+        return ag_json_new_null();
     ag_config_print(cfg, f);
     fclose(f);
     unsigned char md[32];
@@ -49,12 +49,12 @@ static json_t *ag_statusz_config(const struct ag_config *cfg)
         hex[0] = '\0';
     }
     free(text);
-    return json_pack("{s:s?, s:s?}", "source", cfg->source, "digest", hex[0] ? hex : NULL);
+    return ag_json_pack("{s:s?, s:s?}", "source", cfg->source, "digest", hex[0] ? hex : NULL);
 }
 
-static json_t *ag_statusz_idp_keys(const struct ag_runtime *rt)
+static ag_json *ag_statusz_idp_keys(const struct ag_runtime *rt)
 {
-    json_t *kids = json_array();
+    ag_json *kids = ag_json_new_array();
     struct ag_keycache_stats ks;
     memset(&ks, 0, sizeof(ks));
     const char *jwks_uri = NULL;
@@ -66,64 +66,64 @@ static json_t *ag_statusz_idp_keys(const struct ag_runtime *rt)
         struct ag_keyset *set = ag_keycache_keys(kc);
         for (size_t i = 0; set && i < ag_jwks_count(set); i++) {
             const struct ag_jwk *k = ag_jwks_key(set, i);
-            json_array_append_new(kids, k && k->kid ? json_string(k->kid) : json_null());
+            ag_json_append(kids, k && k->kid ? ag_json_new_str(k->kid) : ag_json_new_null());
         }
         if (set)
             ag_jwks_unref(set);
     }
-    return json_pack("{s:s, s:s?, s:s?, s:b, s:o, s:o, s:o, s:I, s:I, s:I}", "name", "idp",
-                     "issuer", rt->cfg->oidc.issuer, "jwks_uri", jwks_uri, "ready", ks.ready,
-                     "kids", kids, "last_fetch", ag_statusz_time(ks.last_ok), "last_failure",
-                     ag_statusz_time(ks.last_failure), "fetches", (json_int_t)ks.fetch_ok,
-                     "fetch_failures", (json_int_t)ks.fetch_failed, "rotations",
-                     (json_int_t)ks.rotations);
+    return ag_json_pack("{s:s, s:s?, s:s?, s:b, s:o, s:o, s:o, s:I, s:I, s:I}", "name", "idp",
+                        "issuer", rt->cfg->oidc.issuer, "jwks_uri", jwks_uri, "ready", ks.ready,
+                        "kids", kids, "last_fetch", ag_statusz_time(ks.last_ok), "last_failure",
+                        ag_statusz_time(ks.last_failure), "fetches", (long long)ks.fetch_ok,
+                        "fetch_failures", (long long)ks.fetch_failed, "rotations",
+                        (long long)ks.rotations);
 }
 
 /* airgate's own signing key, as published at /.well-known/airgate/jwks.json. */
-static json_t *ag_statusz_own_keys(const struct ag_runtime *rt)
+static ag_json *ag_statusz_own_keys(const struct ag_runtime *rt)
 {
-    json_t *kids = json_array();
+    ag_json *kids = ag_json_new_array();
     const char *kid = rt->signer ? ag_assertion_kid(rt->signer) : NULL;
     if (kid)
-        json_array_append_new(kids, json_string(kid));
-    return json_pack("{s:s, s:s, s:o}", "name", "assertion", "url",
-                     "/.well-known/airgate/jwks.json", "kids", kids);
+        ag_json_append(kids, ag_json_new_str(kid));
+    return ag_json_pack("{s:s, s:s, s:o}", "name", "assertion", "url",
+                        "/.well-known/airgate/jwks.json", "kids", kids);
 }
 
-static json_t *ag_statusz_upstreams(struct ag_proxy *px)
+static ag_json *ag_statusz_upstreams(struct ag_proxy *px)
 {
-    json_t *arr = json_array();
+    ag_json *arr = ag_json_new_array();
     struct ag_pool *p = &px->pool;
     int ns = atomic_load(&p->n_slots);
     for (int i = 0; i < ns; i++) {
         struct ag_replica *r = &p->slots[i];
         if (!atomic_load(&r->in_use))
             continue;
-        json_array_append_new(arr, json_pack("{s:s, s:b, s:i, s:I, s:I}", "upstream", r->label,
-                                             "healthy", atomic_load(&r->healthy) ? 1 : 0, "active",
-                                             atomic_load(&r->active), "requests",
-                                             (json_int_t)atomic_load(&r->requests), "failures",
-                                             (json_int_t)atomic_load(&r->failures)));
+        ag_json_append(arr, ag_json_pack("{s:s, s:b, s:i, s:I, s:I}", "upstream", r->label,
+                                         "healthy", atomic_load(&r->healthy) ? 1 : 0, "active",
+                                         atomic_load(&r->active), "requests",
+                                         (long long)atomic_load(&r->requests), "failures",
+                                         (long long)atomic_load(&r->failures)));
     }
     return arr;
 }
 
-static json_t *ag_statusz_state(struct ag_proxy *px, const struct ag_config *cfg)
+static ag_json *ag_statusz_state(struct ag_proxy *px, const struct ag_config *cfg)
 {
     struct ag_state_stats ss;
     memset(&ss, 0, sizeof(ss));
     ag_state_stats(px->state, &ss);
     /* the URL names host, port and database only (a password is refused in it by check-config) */
-    return json_pack("{s:b, s:s?, s:b, s:I, s:I, s:I, s:I}", "shared", ss.shared, "redis_url",
-                     cfg->state.redis_url, "up", ss.shared ? ss.up : 1, "revocations",
-                     (json_int_t)ss.revocations, "unpublished", (json_int_t)ss.unpublished,
-                     "received", (json_int_t)ss.received, "errors", (json_int_t)ss.errors);
+    return ag_json_pack("{s:b, s:s?, s:b, s:I, s:I, s:I, s:I}", "shared", ss.shared, "redis_url",
+                        cfg->state.redis_url, "up", ss.shared ? ss.up : 1, "revocations",
+                        (long long)ss.revocations, "unpublished", (long long)ss.unpublished,
+                        "received", (long long)ss.received, "errors", (long long)ss.errors);
 }
 
 char *ag_statusz_json(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
                       int64_t started_unix, double uptime_s)
 {
-    json_t *doc = json_pack(
+    ag_json *doc = ag_json_pack(
         "{s:s, s:o, s:f, s:o, s:b, s:[o,o], s:o, s:i, s:o}", "version", AG_VERSION, "started_at",
         ag_statusz_time(started_unix), "uptime_s", uptime_s, "config", ag_statusz_config(rt->cfg),
         "draining", atomic_load(&px->draining) ? 1 : 0, "key_sets", ag_statusz_idp_keys(rt),
@@ -131,8 +131,8 @@ char *ag_statusz_json(struct ag_proxy *px, struct ag_runtime *rt, struct ag_aren
         ag_pool_healthy_count(&px->pool), "state", ag_statusz_state(px, rt->cfg));
     if (!doc)
         return NULL;
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
+    char *s = ag_json_dump(doc, AG_JSON_COMPACT);
+    ag_json_decref(doc);
     if (!s)
         return NULL;
     char *out = ag_arena_strdup(a, s);
