@@ -31,8 +31,15 @@ static const char ag_serve_usage[] =
 
 static void ag_serve_log_listening(const struct ag_config *cfg, const struct ag_proxy *px)
 {
-    /* always shown (unless logging is off): scripts and the benchmark wait for this line */
+    /* always shown (unless logging is off): scripts and the benchmark wait for these lines */
     enum ag_log_level lvl = ag_log_min_level > AG_LOG_INFO ? ag_log_min_level : AG_LOG_INFO;
+    const char *mhost = cfg->management.listen_host ? cfg->management.listen_host : "127.0.0.1";
+    char maddr[128];
+    snprintf(maddr, sizeof(maddr), strchr(mhost, ':') ? "[%s]:%u" : "%s:%u", mhost,
+             (unsigned)px->mgmt_port);
+    struct ag_log_field mf[] = {AG_LF_STR("address", maddr), AG_LF_NUM("port", px->mgmt_port)};
+    ag_log_emit(lvl, NULL, mf, sizeof(mf) / sizeof(mf[0]),
+                "management listening on http://%s (/metrics, /statusz, /healthz, /readyz)", maddr);
     const char *host = cfg->listen_host ? cfg->listen_host : "0.0.0.0";
     char addr[128];
     snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
@@ -42,6 +49,7 @@ static void ag_serve_log_listening(const struct ag_config *cfg, const struct ag_
         AG_LF_NUM("port", px->bound_port),
         AG_LF_STR("scheme", cfg->tls_enabled ? "https" : "http"),
         AG_LF_NUM("upstreams", cfg->upstreams.servers.n),
+        AG_LF_NUM("management_port", px->mgmt_port),
     };
     ag_log_emit(lvl, NULL, f, sizeof(f) / sizeof(f[0]), "listening on %s://%s",
                 cfg->tls_enabled ? "https" : "http", addr);

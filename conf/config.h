@@ -70,6 +70,12 @@ struct ag_config {
     } log;
 
     struct {
+        char *listen;      /* libmicrohttpd: /metrics, /healthz, /readyz, /statusz */
+        char *listen_host; /* parsed, like the top-level listen */
+        uint16_t listen_port;
+    } management;
+
+    struct {
         char *issuer;
         char *client_id;
         struct ag_secret client_secret;

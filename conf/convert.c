@@ -230,9 +230,12 @@ static void ag_conv_listen(struct ag_conf_ctx *ctx, size_t idx, const struct ag_
         ag_conf_error(ctx, loc, o->path, "%s: the port must be a number from 0 to 65535", q);
         return;
     }
-    ctx->cfg->listen = ag_arena_strdup(ctx->cfg->arena, s);
-    ctx->cfg->listen_host = ag_arena_strdup(ctx->cfg->arena, host);
-    ctx->cfg->listen_port = (uint16_t)p;
+    char *base = (char *)ctx->cfg;
+    char *text = ag_arena_strdup(ctx->cfg->arena, s), *h = ag_arena_strdup(ctx->cfg->arena, host);
+    uint16_t port16 = (uint16_t)p;
+    memcpy(base + o->off, &text, sizeof(text));
+    memcpy(base + o->off2, &h, sizeof(h));
+    memcpy(base + o->size, &port16, sizeof(port16));
 }
 
 static void ag_conv_one(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)

@@ -8,6 +8,10 @@
 #define FLD(f) offsetof(struct ag_config, f), 0, sizeof(((struct ag_config *)0)->f)
 #define FLD2(n, p) offsetof(struct ag_config, n), offsetof(struct ag_config, p), 0
 #define REQ AG_OPTF_REQUIRED
+/* A listen address: the text at off, the parsed host (char *) at off2, the port (uint16_t) at
+ * the offset kept in size. */
+#define LFLD(t, h, p)                                                                              \
+    offsetof(struct ag_config, t), offsetof(struct ag_config, h), offsetof(struct ag_config, p)
 
 static const char *const ag_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const ag_formats[] = {"json", "text", NULL};
@@ -18,7 +22,7 @@ static const char *const ag_balances[] = {"round_robin", "least_conn", NULL};
 /* Order matters: it is the print and reference order, and a "${key}" default may only name a key
  * that comes earlier. */
 const struct ag_conf_opt ag_conf_opts[] = {
-    {"listen", AG_OPT_LISTEN, FLD(listen), 0, "0.0.0.0:4180", 0, 0, NULL,
+    {"listen", AG_OPT_LISTEN, LFLD(listen, listen_host, listen_port), 0, "0.0.0.0:4180", 0, 0, NULL,
      "Address to serve on: `host:port` or `[v6]:port` (host an IP literal); port 0 picks a free "
      "port."},
     {"public_url", AG_OPT_URL, FLD(public_url), REQ | AG_OPTF_NO_SLASH, NULL, 0, 0, NULL,
@@ -41,6 +45,12 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "Minimum level logged: `debug`, `info`, `warn`, `error`."},
     {"log.format", AG_OPT_ENUM, FLD(log.json), 0, "json", 0, 0, ag_formats,
      "`json` (one object per line) or `text`."},
+    {"management.listen", AG_OPT_LISTEN,
+     LFLD(management.listen, management.listen_host, management.listen_port), 0, "127.0.0.1:9090",
+     0, 0, NULL,
+     "Management listener (libmicrohttpd): `/metrics`, `/statusz`, `/healthz`, `/readyz`; "
+     "`host:port` as for `listen`, never the same port. Keep it off the internet (Kubernetes: "
+     "`0.0.0.0:9090` for in-cluster scraping). Read at start."},
     {"oidc.issuer", AG_OPT_URL, FLD(oidc.issuer), REQ, NULL, 0, 0, NULL,
      "Issuer URL; discovery is issuer + `/.well-known/openid-configuration`."},
     {"oidc.client_id", AG_OPT_STRING, FLD(oidc.client_id), REQ, NULL, 0, 0, NULL,

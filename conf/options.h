@@ -19,7 +19,7 @@ enum ag_conf_type {
     AG_OPT_SECRETLIST, /* struct ag_secretlist; <key>_file is a list of paths */
     AG_OPT_CIDRLIST,   /* size_t count at off, struct ag_cidr * at off2 */
     AG_OPT_ROLEMAP,    /* size_t count at off, struct ag_role_rule * at off2 */
-    AG_OPT_LISTEN,     /* char * listen (+ listen_host, listen_port) */
+    AG_OPT_LISTEN,     /* char * text at off, char * host at off2, uint16_t port at size */
 };
 
 enum {
@@ -35,7 +35,7 @@ struct ag_conf_opt {  // NOLINT(clang-analyzer-optin.performance.Padding)
     enum ag_conf_type type;
     size_t off;  /* offset of the field in struct ag_config */
     size_t off2; /* second field (array pointer) for CIDRLIST and ROLEMAP */
-    size_t size; /* sizeof the field at off (ENUM stores int or bool) */
+    size_t size; /* sizeof the field at off (ENUM stores int or bool); LISTEN: port offset */
     unsigned flags;
     const char *def; /* default as text (lists comma-separated); "${key}" expands another key */
     long min, max;   /* INT bounds; SECRET/SECRETLIST minimum byte length in min */

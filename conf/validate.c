@@ -339,9 +339,22 @@ static void ag_check_public_routes(struct ag_conf_ctx *ctx)
     ag_arena_free(a);
 }
 
+/* The management listener names every upstream and key: it must never share the public port. */
+static void ag_check_management(struct ag_conf_ctx *ctx)
+{
+    const struct ag_config *c = ctx->cfg;
+    if (c->management.listen && c->listen && c->management.listen_port != 0 &&
+        c->management.listen_port == c->listen_port)
+        ag_conf_error(ctx, ag_loc_key(ctx, "management.listen"), "management.listen",
+                      "\"%s\" uses the port of listen (\"%s\"); the management listener "
+                      "(/metrics, /statusz) must never be the public port: pick another",
+                      c->management.listen, c->listen);
+}
+
 void ag_conf_validate(struct ag_conf_ctx *ctx)
 {
     ag_check_public_routes(ctx);
+    ag_check_management(ctx);
     ag_check_urls(ctx);
     ag_check_oidc(ctx);
     ag_check_session(ctx);

@@ -12,6 +12,8 @@
 #include "auth/jose/token_cache.h"
 #include "core/arena.h"
 #include "core/log.h"
+#include "proxy/manage/endpoints.h"
+#include "proxy/manage/mgmt_http.h"
 #include "proxy/stream/front.h"
 #include "proxy/upstream/health.h"
 #include "proxy/event/offload.h"
@@ -58,6 +60,7 @@ static void ag_proxy_log_level(const struct ag_config *cfg)
 
 static void ag_proxy_free_parts(struct ag_proxy *px)
 {
+    ag_mgmt_http_stop(px->mgmt); /* first: its handler reads everything below */
     ag_health_stop(px->health);
     ag_offload_stop(px->offload); /* the loops still run: they receive the last decisions */
     ag_front_free(px->front);
@@ -122,6 +125,16 @@ enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct a
     if (rc != AG_OK)
         goto fail;
     px->bound_port = px->front->port;
+    struct ag_mgmt_http_opts mo = {
+        .host = cfg->management.listen_host,
+        .port = cfg->management.listen_port,
+        .handler = ag_endpoints_manage_serve,
+        .ctx = px,
+    };
+    rc = ag_mgmt_http_start(&mo, &px->mgmt, err);
+    if (rc != AG_OK)
+        goto fail;
+    px->mgmt_port = ag_mgmt_http_port(px->mgmt);
     *out = px;
     return AG_OK;
 fail:
@@ -144,6 +157,12 @@ enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag
         ag_log(AG_LOG_WARN, NULL,
                "state.* changed: the new shared-state settings take effect "
                "after a restart");
+    if (!ag_proxy_same_str(cur->cfg->management.listen, cfg->management.listen))
+        ag_log(AG_LOG_WARN, NULL,
+               "management.listen changed (%s -> %s): the management listener stays on port %u "
+               "until a restart",
+               cur->cfg->management.listen ? cur->cfg->management.listen : "",
+               cfg->management.listen ? cfg->management.listen : "", (unsigned)px->mgmt_port);
     rc = ag_front_reconfigure(px->front, cur->cfg, cfg, err);
     if (rc != AG_OK) {
         ag_runtime_unref(nrt);

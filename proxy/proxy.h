@@ -18,6 +18,7 @@ struct ag_token_cache;
 struct ag_front;
 struct ag_health;
 struct ag_offload;
+struct ag_mgmt_http;
 
 struct ag_state;
 
@@ -31,18 +32,21 @@ struct ag_proxy {
     struct ag_front *front;     /* accepting */
     struct ag_offload *offload; /* decisions that may wait on the IdP */
     struct ag_state *state;     /* shared state; process lifetime (kept across reloads) */
+    struct ag_mgmt_http *mgmt;  /* management listener (management.listen); fixed at start */
     atomic_bool draining;
     uint16_t bound_port;
+    uint16_t mgmt_port; /* bound port of the management listener */
 };
 
-/** Builds everything from cfg (takes a reference) and starts serving. Errors: AG_ECONF for
- * config problems found only now (bad role map, unreadable TLS files), AG_EIO when the listen
- * address cannot be bound. */
+/** Builds everything from cfg (takes a reference) and starts serving, the management listener
+ * too. Errors: AG_ECONF for config problems found only now (bad role map, unreadable TLS
+ * files), AG_EIO when the listen or management.listen address cannot be bound. */
 enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct ag_err *err) AG_WUR;
 
 /** Applies a new config (takes a reference): role map, policy, keys (re-fetched), upstreams,
  * trusted proxies, log level, server limits; re-reads the TLS certificate and key and moves to
- * a new listen address (bound before the old one closes). On error nothing changes. */
+ * a new listen address (bound before the old one closes). management.listen stays as started (a
+ * change is logged as needing a restart). On error nothing changes. */
 enum ag_rc ag_proxy_reload(struct ag_proxy *px, struct ag_config *cfg, struct ag_err *err) AG_WUR;
 
 /** Stops accepting, waits up to timeout_s for in-flight requests, then stops everything and

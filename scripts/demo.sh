@@ -4,7 +4,8 @@
 # receives (tests/servers/upstream.mjs), and airgate in front of it. Prints the URL and the demo
 # users, then runs until Ctrl-C and stops everything it started.
 #
-#   scripts/demo.sh            # airgate on http://127.0.0.1:4180 (DEMO_PORT=... to change)
+#   scripts/demo.sh            # airgate on http://127.0.0.1:4180 (DEMO_PORT=... to change),
+#                              # its management listener on 127.0.0.1:9090 (DEMO_MANAGEMENT_PORT)
 #   DEMO_NO_BUILD=1 scripts/demo.sh   # reuse build/release/airgate (DEMO_AIRGATE=path: another)
 #   scripts/demo.sh --replicas 2      # two (or three) replicas sharing state through a local
 #                                     # redis-server: sign out on one, the other signs out too
@@ -23,6 +24,7 @@ done
 case "$replicas" in 1 | 2 | 3) ;; *) echo "demo: --replicas must be 1, 2 or 3" >&2; exit 2 ;; esac
 
 port=${DEMO_PORT:-4180}
+mgmt_port=${DEMO_MANAGEMENT_PORT:-9090}
 pids=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/airgate-demo.XXXXXX")
 
@@ -81,6 +83,8 @@ port_free() {
 }
 for ((i = 0; i < replicas; i++)); do
   port_free $((port + i)) || die "port $((port + i)) is taken on 127.0.0.1 (set DEMO_PORT)"
+  port_free $((mgmt_port + i)) ||
+    die "port $((mgmt_port + i)) is taken on 127.0.0.1 (set DEMO_MANAGEMENT_PORT)"
 done
 
 client_secret=$(openssl rand -hex 24)
@@ -117,6 +121,8 @@ p=$((port + i))
 cat >"$work/airgate-$i.yaml" <<EOF
 listen: "127.0.0.1:$p"
 public_url: "http://127.0.0.1:$p"
+management:
+  listen: "127.0.0.1:$((mgmt_port + i))"
 oidc:
   issuer: "$issuer"
   client_id: "airflow"
@@ -176,6 +182,7 @@ cat <<EOF
 
   Sign out:   http://127.0.0.1:$port/oauth2/logout
   Who am I:   http://127.0.0.1:$port/oauth2/userinfo
+  Metrics:    http://127.0.0.1:$mgmt_port/metrics   (status: /statusz; management listener)
   IdP realm:  $issuer
   Logs:       $work/airgate-*.log
 

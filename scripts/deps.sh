@@ -9,7 +9,7 @@ what=${1:-test}
 # Build: compiler, CMake and the libraries airgate links.
 apt_build=(build-essential cmake pkg-config git ca-certificates openssl
   libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev libyaml-dev
-  libcriterion-dev libhttp-parser-dev libhiredis-dev)
+  libcriterion-dev libhttp-parser-dev libhiredis-dev libmicrohttpd-dev)
 # Tests: sanitizer runtime, static analysis, the real IdP (Node), real upstreams, a real browser,
 # the deploy checks (kubectl kustomize, systemd-analyze, PyJWT as Airflow ships it, Flask +
 # Flask-Login for webserver_config.py).

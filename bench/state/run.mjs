@@ -55,6 +55,7 @@ async function gate(name, state) {
   const cfg = {
     listen: `127.0.0.1:${port}`,
     public_url: `http://127.0.0.1:${port}`,
+    management: { listen: '127.0.0.1:0' },
     oidc: { issuer: idp.info.issuer, client_id: 'airflow', client_secret: idp.info.client_secret },
     session: { cookie_secret: 'a-benchmark-cookie-secret-of-32+bytes!!' },
     roles: { claims: ['resource_access.airflow.roles'], map: { airflow_admin: 'Admin' }, unmapped: 'deny' },

@@ -14,6 +14,7 @@
 #include "auth/jose/token_cache.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "proxy/manage/statusz.h"
 #include "proxy/stream/front.h"
 #include "proxy/upstream/pool.h"
 #include "state/store.h"
@@ -28,6 +29,8 @@ enum ag_route ag_endpoints_route(const char *path)
         return AG_ROUTE_READYZ;
     if (strcmp(path, "/metrics") == 0)
         return AG_ROUTE_METRICS;
+    if (strcmp(path, "/statusz") == 0)
+        return AG_ROUTE_STATUSZ;
     if (strcmp(path, "/.well-known/airgate/jwks.json") == 0)
         return AG_ROUTE_JWKS;
     return AG_ROUTE_PROXY;
@@ -195,9 +198,50 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
     return rc;
 }
 
-void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
-                         const struct ag_http_request *req, enum ag_route route,
-                         struct ag_http_response *resp)
+/* Prometheus text, or OpenMetrics when the scraper's Accept names it (Prometheus >= 2.5 sends
+ * "application/openmetrics-text;version=1.0.0,...;q=0.5,text/plain;version=0.0.4;q=0.4"). */
+static void ag_endpoints_metrics_answer(struct ag_proxy *px, struct ag_runtime *rt,
+                                        struct ag_arena *a, const struct ag_http_request *req,
+                                        struct ag_http_response *resp)
+{
+    const char *accept = ag_http_header_get(req, "Accept");
+    bool om = accept && strstr(accept, "application/openmetrics-text") != NULL;
+    struct ag_buf b, o;
+    ag_buf_init(&b, 4u << 20);
+    ag_buf_init(&o, 4u << 20);
+    enum ag_rc rc = ag_endpoints_metrics(px, rt, &b);
+    if (rc == AG_OK && om)
+        rc = ag_metrics_to_openmetrics(b.data, b.len, &o);
+    if (rc != AG_OK)
+        ag_http_response_set(a, resp, 500, "text/plain", "metrics too large\n", 18);
+    else if (om)
+        ag_http_response_set(a, resp, 200,
+                             "application/openmetrics-text; version=1.0.0; charset=utf-8", o.data,
+                             o.len);
+    else
+        ag_http_response_set(a, resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
+                             b.len);
+    ag_buf_release(&b, 0);
+    ag_buf_release(&o, 0);
+}
+
+static void ag_endpoints_statusz(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+                                 struct ag_http_response *resp)
+{
+    pthread_once(&ag_process_start_once, ag_process_start_init);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - ag_process_start_s;
+    char *body = ag_statusz_json(px, rt, a, (int64_t)ag_process_start_s, up > 0 ? up : 0);
+    if (body)
+        ag_http_response_set(a, resp, 200, "application/json", body, strlen(body));
+    else
+        ag_http_response_set(a, resp, 500, "application/json", "{\"error\":\"internal\"}\n", 21);
+}
+
+static void ag_endpoints_answer(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+                                const struct ag_http_request *req, enum ag_route route,
+                                struct ag_http_response *resp)
 {
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         static const char body[] = "{\"error\":\"method_not_allowed\"}\n";
@@ -220,17 +264,12 @@ void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_a
         ag_http_response_set(a, resp, ok ? 200 : 503, "application/json", body, strlen(body));
         return;
     }
-    case AG_ROUTE_METRICS: {
-        struct ag_buf b;
-        ag_buf_init(&b, 4u << 20);
-        if (ag_endpoints_metrics(px, rt, &b) == AG_OK)
-            ag_http_response_set(a, resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
-                                 b.len);
-        else
-            ag_http_response_set(a, resp, 500, "text/plain", "metrics too large\n", 18);
-        ag_buf_release(&b, 0);
+    case AG_ROUTE_METRICS:
+        ag_endpoints_metrics_answer(px, rt, a, req, resp);
         return;
-    }
+    case AG_ROUTE_STATUSZ:
+        ag_endpoints_statusz(px, rt, a, resp);
+        return;
     case AG_ROUTE_JWKS: {
         const char *jwks = rt->jwks;
         if (!jwks) {
@@ -246,4 +285,30 @@ void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_a
         ag_http_response_set(a, resp, 404, "application/json", "{\"error\":\"not_found\"}\n", 22);
         return;
     }
+}
+
+void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+                         const struct ag_http_request *req, enum ag_route route,
+                         struct ag_http_response *resp)
+{
+    /* they name every upstream and key: only on the management listener (management.listen) */
+    if (route == AG_ROUTE_METRICS || route == AG_ROUTE_STATUSZ) {
+        ag_http_response_set(a, resp, 404, "application/json", "{\"error\":\"not_found\"}\n", 22);
+        return;
+    }
+    ag_endpoints_answer(px, rt, a, req, route, resp);
+}
+
+void ag_endpoints_manage_serve(void *ctx, struct ag_arena *a, const struct ag_http_request *req,
+                               struct ag_http_response *resp)
+{
+    struct ag_proxy *px = ctx;
+    enum ag_route route = ag_endpoints_route(req->path);
+    if (route == AG_ROUTE_JWKS)
+        route = AG_ROUTE_PROXY; /* the public listener's; 404 here */
+    struct ag_runtime *rt = ag_proxy_runtime(px);
+    ag_endpoints_answer(px, rt, a, req, route, resp);
+    ag_runtime_unref(rt);
+    if (route != AG_ROUTE_PROXY) /* unknown paths here are not the data path's "proxy" route */
+        ag_metrics_request(route, resp->status);
 }

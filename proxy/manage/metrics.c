@@ -2,6 +2,7 @@
 #include "proxy/manage/metrics.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define AG_STATUS_MIN 100
@@ -21,8 +22,8 @@ static atomic_uint_fast64_t ag_m_errors[AG_NERR];
 
 const char *ag_route_name(enum ag_route r)
 {
-    static const char *const n[AG_ROUTE_COUNT] = {"proxy",   "healthz", "readyz",
-                                                  "metrics", "jwks",    "login"};
+    static const char *const n[AG_ROUTE_COUNT] = {"proxy", "healthz", "readyz", "metrics",
+                                                  "jwks",  "login",   "statusz"};
     return (unsigned)r < AG_ROUTE_COUNT ? n[r] : "unknown";
 }
 
@@ -120,6 +121,44 @@ enum ag_rc ag_metrics_render(struct ag_buf *b)
         rc = ag_buf_printf(b, "airgate_upstream_errors_total{kind=\"%s\"} %llu\n",
                            ag_m_err_kinds[i], AG_LOAD(ag_m_errors[i]));
     return rc;
+}
+
+/* "# HELP name ..." / "# TYPE name counter": the family name is the token after the keyword. */
+static enum ag_rc ag_metrics_om_line(const char *line, size_t n, struct ag_buf *out)
+{
+    static const char sfx[] = "_total";
+    const size_t sl = sizeof(sfx) - 1;
+    bool help = n > 7 && memcmp(line, "# HELP ", 7) == 0;
+    bool type = n > 7 && memcmp(line, "# TYPE ", 7) == 0;
+    if (!help && !type)
+        return ag_buf_append(out, line, n);
+    const char *name = line + 7;
+    const char *end = memchr(name, ' ', n - 7);
+    size_t nl = end ? (size_t)(end - name) : n - 7;
+    bool counter = nl > sl && memcmp(name + nl - sl, sfx, sl) == 0;
+    if (type && counter)
+        counter = end && (size_t)(line + n - end) == 8 && memcmp(end, " counter", 8) == 0;
+    if (!counter)
+        return ag_buf_append(out, line, n);
+    enum ag_rc rc = ag_buf_append(out, line, 7 + nl - sl);
+    return rc == AG_OK ? ag_buf_append(out, name + nl, n - 7 - nl) : rc;
+}
+
+enum ag_rc ag_metrics_to_openmetrics(const char *text, size_t len, struct ag_buf *out)
+{
+    enum ag_rc rc = AG_OK;
+    size_t i = 0;
+    while (i < len && rc == AG_OK) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
+        if (n > 0) {
+            rc = ag_metrics_om_line(text + i, n, out);
+            if (rc == AG_OK)
+                rc = ag_buf_append(out, "\n", 1);
+        }
+        i += n + 1;
+    }
+    return rc == AG_OK ? ag_buf_puts(out, "# EOF\n") : rc;
 }
 
 void ag_metrics_reset(void)

@@ -14,6 +14,7 @@ enum ag_route {
     AG_ROUTE_METRICS,
     AG_ROUTE_JWKS,
     AG_ROUTE_LOGIN,
+    AG_ROUTE_STATUSZ,
     AG_ROUTE_COUNT
 };
 
@@ -43,6 +44,11 @@ void ag_metrics_upstream_error(const char *kind);
 
 /** Adds requests_total, latency histogram and decisions to b (text format 0.0.4). */
 enum ag_rc ag_metrics_render(struct ag_buf *b) AG_WUR;
+
+/** Rewrites Prometheus text (0.0.4, as rendered here) as OpenMetrics 1.0 into out: a counter
+ * family is named without its `_total` suffix in `# HELP`/`# TYPE` (samples keep it), and
+ * `# EOF` ends the exposition. */
+enum ag_rc ag_metrics_to_openmetrics(const char *text, size_t len, struct ag_buf *out) AG_WUR;
 
 /** Zeroes everything (tests). */
 void ag_metrics_reset(void);

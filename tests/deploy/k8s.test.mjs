@@ -149,6 +149,17 @@ function checkCommon(objs, label) {
   assert.ok(cfgMount?.readOnly, 'config not mounted read-only at /etc/airgate');
   assert.deepEqual(c.args, ['serve', '-c', '/etc/airgate/airgate.yaml']);
 
+  // The management listener (/metrics, /statusz) on the pod IP, on the named port "management",
+  // scraped there (annotations); never behind the Service the load balancer uses.
+  const mport = c.ports.find((p) => p.name === 'management');
+  assert.ok(mport, 'no container port named management');
+  assert.equal(config.management?.listen, `0.0.0.0:${mport.containerPort}`);
+  assert.notEqual(mport.containerPort, port.containerPort);
+  const ann = dep.spec.template.metadata.annotations ?? {};
+  assert.equal(ann['prometheus.io/scrape'], 'true');
+  assert.equal(ann['prometheus.io/port'], String(mport.containerPort));
+  assert.equal(ann['prometheus.io/path'], '/metrics');
+
   // Upstream: the headless Service over the Airflow webserver pods, by its cluster DNS name.
   const ns = dep.metadata.namespace;
   const headless = objs.find((o) => o.kind === 'Service' && o.spec.clusterIP === 'None');
@@ -162,6 +173,8 @@ function checkCommon(objs, label) {
   const svc = one(objs, 'Service', 'airgate');
   assert.ok(matches(svc.spec.selector, podLabels), 'Service selects no airgate pod');
   assert.equal(svc.spec.ports[0].targetPort, 'http');
+  assert.ok(svc.spec.ports.every((p) => p.targetPort !== 'management' && p.port !== mport.containerPort),
+    'the management port must not be in the Service');
   const pdb = one(objs, 'PodDisruptionBudget', 'airgate');
   assert.ok(matches(pdb.spec.selector.matchLabels, podLabels));
   assert.ok(pdb.spec.minAvailable >= 1);
@@ -237,6 +250,20 @@ test('airflow3 overlay: the same gateway in front of the chart\'s Airflow 3 api-
   assert.equal(config.upstreams.health_path, '/api/v2/monitor/health');
   assert.ok(one(objs, 'BackendConfig', 'airgate'), 'the GKE parts come along');
   checkConfig(text, 'airflow3 ConfigMap');
+});
+
+test('monitoring examples scrape the pods\' management port', () => {
+  const dep = one(render('deploy/k8s/base'), 'Deployment', 'airgate');
+  const podLabels = dep.spec.template.metadata.labels;
+  const pm = parseYaml(readFileSync(join(src, 'deploy/k8s/monitoring/podmonitor.yaml'), 'utf8'));
+  assert.equal(`${pm.apiVersion}/${pm.kind}`, 'monitoring.coreos.com/v1/PodMonitor');
+  assert.ok(matches(pm.spec.selector.matchLabels, podLabels));
+  assert.deepEqual(pm.spec.podMetricsEndpoints.map((e) => [e.port, e.path]), [['management', '/metrics']]);
+  const gmp = parseYaml(readFileSync(join(src, 'deploy/k8s/monitoring/podmonitoring-gke.yaml'), 'utf8'));
+  assert.equal(`${gmp.apiVersion}/${gmp.kind}`, 'monitoring.googleapis.com/v1/PodMonitoring');
+  assert.ok(matches(gmp.spec.selector.matchLabels, podLabels));
+  assert.deepEqual(gmp.spec.endpoints.map((e) => [e.port, e.path]), [['management', '/metrics']]);
+  for (const m of [pm, gmp]) assert.equal(m.metadata.namespace, dep.metadata.namespace ?? 'airflow');
 });
 
 test('the strict field check catches a misspelt field', () => {

@@ -193,12 +193,12 @@ test('oversized head gets 431, oversized bodies 413 (declared and streamed)', as
   assert.equal(r.status, 413);
 });
 
-test('own endpoints: healthz, readyz, metrics, assertion JWKS', async () => {
+test('own endpoints: healthz, readyz, assertion JWKS; metrics on the management port', async () => {
   assert.equal((await fetch(`${ag.url}/healthz`)).status, 200);
   const ready = await fetch(`${ag.url}/readyz`);
   assert.equal(ready.status, 200);
   assert.deepEqual(await ready.json(), { ready: true, keys_loaded: true, healthy_upstreams: 1, draining: false });
-  const m = await (await fetch(`${ag.url}/metrics`)).text();
+  const m = await (await fetch(`${ag.mgmtUrl}/metrics`)).text();
   assert.match(m, /airgate_requests_total\{route="proxy",status="200"\} \d+/);
   assert.match(m, /airgate_requests_total\{route="proxy",status="401"\} \d+/);
   assert.match(m, /airgate_upstream_latency_seconds_count [1-9]\d*/);
@@ -210,6 +210,9 @@ test('own endpoints: healthz, readyz, metrics, assertion JWKS', async () => {
   assert.equal(jwks.status, 200);
   assert.equal((await jwks.json()).keys[0].kty, 'EC');
   assert.equal((await fetch(`${ag.url}/healthz`, { method: 'POST' })).status, 405);
+  // /metrics and /statusz are on the management listener only
+  assert.equal((await fetch(`${ag.url}/metrics`)).status, 404);
+  assert.equal((await fetch(`${ag.url}/statusz`)).status, 404);
 });
 
 test('access log: one JSON line per request, path without the query', async () => {
@@ -259,7 +262,7 @@ test('airgate\'s own answers carry each security header once', async () => {
 });
 
 test('/metrics has airgate_build_info and the standard process_* metrics', async () => {
-  const text = await (await fetch(`http://127.0.0.1:${ag.port}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${ag.mgmtPort}/metrics`)).text();
   const version = /airgate_build_info\{version="([^"]+)"\} 1\n/.exec(text);
   assert.ok(version, text);
   const v = (name) => Number(new RegExp(`\\n${name} ([0-9.e+]+)\\n`).exec(text)?.[1]);

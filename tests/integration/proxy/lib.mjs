@@ -1,5 +1,5 @@
 // Helpers for the proxy integration tests: real IdP and upstream processes (tests/servers),
-// `airgate serve` started on an ephemeral port, tokens minted by the IdP's test API, raw HTTP.
+// `airgate serve` started on ephemeral ports (public and management), tokens minted by the IdP's test API, raw HTTP.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -32,6 +32,8 @@ export function baseConfig(idp, upstreamUrls, extra = {}) {
     },
     upstreams: { servers: upstreamUrls, health_interval_s: 1, rise: 1, fall: 1, connect_timeout_ms: 500 },
     log: { level: 'info' },
+    // the management listener (/metrics, /statusz) on a free port: tests run side by side
+    management: { listen: '127.0.0.1:0' },
   };
   for (const [k, v] of Object.entries(extra)) {
     cfg[k] = v && typeof v === 'object' && !Array.isArray(v) && cfg[k] ? { ...cfg[k], ...v } : v;
@@ -78,6 +80,9 @@ export function startAirgate(cfg, { dir = tmpDir(), timeoutMs = 10000 } = {}) {
           resolve({
             proc, port: j.port, file, dir, lines, exited,
             url: `${scheme}://127.0.0.1:${j.port}`,
+            // the management listener (libmicrohttpd, plain http): /metrics, /statusz
+            mgmtPort: j.management_port,
+            mgmtUrl: `http://127.0.0.1:${j.management_port}`,
             writeConfig(c) { fs.writeFileSync(file, JSON.stringify(c, null, 2)); },
             async stop(graceMs = 10000) {
               if (proc.exitCode === null && proc.signalCode === null) {

@@ -39,7 +39,7 @@ test('one replica killed mid-load: every idempotent request still succeeds', asy
     assert.equal(done, total);
     assert.equal(failures, 0, 'no failed request');
     assert.ok(seen.size >= 2, 'load was balanced');
-    const m = await (await fetch(`${ag.url}/metrics`)).text();
+    const m = await (await fetch(`${ag.mgmtUrl}/metrics`)).text();
     assert.match(m, /airgate_upstream_errors_total\{kind="retry"\} [1-9]/, 'the failures were retried');
     assert.match(m, new RegExp(`airgate_upstream_healthy\\{upstream="127.0.0.1:${ups[1].info.port}"\\} 0`));
   } finally {
@@ -105,7 +105,7 @@ test('a DNS name is resolved into replicas, off the request path', async () => {
     const r = await fetch(`${ag.url}/dns`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(r.status, 200);
     assert.equal((await r.json()).replica, up.info.name);
-    const m = await (await fetch(`${ag.url}/metrics`)).text();
+    const m = await (await fetch(`${ag.mgmtUrl}/metrics`)).text();
     // replicas are labelled by address: the name was resolved by airgate, not per request
     assert.match(m, new RegExp(`airgate_upstream_healthy\\{upstream="127\\.0\\.0\\.1:${up.info.port}"\\} 1`));
     assert.doesNotMatch(m, /upstream="localhost:/);
@@ -148,7 +148,7 @@ test('an upper-case scheme (HTTP://) passes check-config and is health-checked l
     await waitFor(async () => (await fetch(`${ag.url}/readyz`)).status === 200);
     const r = await fetch(`${ag.url}/dags`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(r.status, 200);
-    const m = await (await fetch(`${ag.url}/metrics`)).text();
+    const m = await (await fetch(`${ag.mgmtUrl}/metrics`)).text();
     assert.match(m, new RegExp(`airgate_upstream_healthy\\{upstream="127.0.0.1:${up.info.port}"\\} 1`));
   } finally {
     assert.equal((await ag.stop()).code, 0);

@@ -90,7 +90,7 @@ test('SIGHUP: new role map and limits apply, a running download survives, bad co
 test('SIGHUP re-fetches keys; a token signed by a rotated-in key is accepted', async () => {
   const ag = await startAirgate(baseConfig(idp, [up.url]));
   try {
-    const metric = async () => Number(/airgate_jwks_refresh_total (\d+)/.exec(await (await fetch(`${ag.url}/metrics`)).text())[1]);
+    const metric = async () => Number(/airgate_jwks_refresh_total (\d+)/.exec(await (await fetch(`${ag.mgmtUrl}/metrics`)).text())[1]);
     const before = await metric();
     ag.proc.kill('SIGHUP');
     await waitFor(async () => (await metric()) > before);

@@ -199,7 +199,7 @@ test('Redis killed and restarted: sessions go on, a sign-out made meanwhile reac
   assert.equal((await echo(gates[1], cloneJar(copy))).status, 200);
   assert.equal((await fetch(`${gates[1].url}/readyz`)).status, 200);
   assert.ok(gates[1].lines.some((l) => l.includes('shared state is down')));
-  const metric = async (g) => /\nairgate_state_up (\d)/.exec(await (await fetch(`${g.url}/metrics`)).text())?.[1];
+  const metric = async (g) => /\nairgate_state_up (\d)/.exec(await (await fetch(`${g.mgmtUrl}/metrics`)).text())?.[1];
   assert.equal(await metric(gates[1]), '0');
   // sign out on replica 0 while Redis is away: the cookie is cleared there at once
   const out = await jarFetch(jar, `${gates[0].url}/oauth2/logout`, { redirect: 'manual' });
@@ -263,7 +263,7 @@ test('without state: sign-out and single-use login state hold within the one rep
   const gate = await startGate(idp, up, { session: { cookie_secret: SECRET }, log: { level: 'info' } });
   started.push(gate);
   assert.ok(gate.lines.some((l) => l.includes('within this replica only')), 'the log says so');
-  assert.match(await (await fetch(`${gate.url}/metrics`)).text(), /\nairgate_state_shared 0\n/);
+  assert.match(await (await fetch(`${gate.mgmtUrl}/metrics`)).text(), /\nairgate_state_shared 0\n/);
   const jar = new CookieJar();
   await signIn(gate, jar, 'admin', '/echo/x');
   const copy = cloneJar(jar);

@@ -688,3 +688,25 @@ Test(bad, public_route_empty_regex)
                "CFG:12: public_routes: \"GET=\": the regex is empty (it would match every "
                "path)\n");
 }
+
+Test(bad, management_listen_malformed)
+{
+    EXPECT_ERR(BASE "management:\n  listen: \"off\"\n",
+               "CFG:13: management.listen: \"off\" is not host:port or [v6]:port (IPv6 needs "
+               "brackets)\n");
+    EXPECT_ERR(BASE "management:\n  listen: \"metrics.local:9090\"\n",
+               "CFG:13: management.listen: \"metrics.local:9090\": the host must be an IP "
+               "address (0.0.0.0, 127.0.0.1, [::], ...)\n");
+}
+
+Test(bad, management_listen_on_the_public_port)
+{
+    EXPECT_ERR(BASE "listen: \"0.0.0.0:4180\"\nmanagement: { listen: \"127.0.0.1:4180\" }\n",
+               "CFG:13: management.listen: \"127.0.0.1:4180\" uses the port of listen "
+               "(\"0.0.0.0:4180\"); the management listener (/metrics, /statusz) must never be "
+               "the public port: pick another\n");
+    /* port 0 on both picks two different free ports */
+    cr_assert_null(ct_errors(BASE "listen: \"127.0.0.1:0\"\nmanagement: { listen: "
+                                  "\"127.0.0.1:0\" }\n",
+                             no_env));
+}

@@ -405,3 +405,24 @@ Test(good, public_routes_default_none_and_list)
     cr_assert_str_eq(c->public_routes.items[1], "^/static/");
     ag_config_unref(c);
 }
+
+Test(good, management_listen_default_and_override)
+{
+    struct ag_config *c = ct_load(BASE, no_env);
+    cr_assert_str_eq(c->management.listen, "127.0.0.1:9090");
+    cr_assert_str_eq(c->management.listen_host, "127.0.0.1");
+    cr_assert_eq(c->management.listen_port, 9090);
+    /* the public listen address is parsed into its own fields, untouched */
+    cr_assert_str_eq(c->listen_host, "0.0.0.0");
+    cr_assert_eq(c->listen_port, 4180);
+    ag_config_unref(c);
+    c = ct_load(BASE "management: { listen: \"[::]:9191\" }\n", no_env);
+    cr_assert_str_eq(c->management.listen_host, "::");
+    cr_assert_eq(c->management.listen_port, 9191);
+    ag_config_unref(c);
+    char *env[] = {"AIRGATE_MANAGEMENT_LISTEN=0.0.0.0:0", NULL};
+    c = ct_load(BASE, env);
+    cr_assert_str_eq(c->management.listen_host, "0.0.0.0");
+    cr_assert_eq(c->management.listen_port, 0);
+    ag_config_unref(c);
+}
