@@ -172,12 +172,12 @@ Test(log_gcp, malformed_trace_context_is_ignored)
     const char *bad[] = {
         "",
         "xyz",
-        "105445aa7843bc8bf206b1200010000",                      /* 31 digits */
-        "105445aa7843bc8bf206b120001000000",                    /* 33 digits */
-        "105445aa7843bc8bf206b1200010000g/1",                   /* not hex */
-        "00000000000000000000000000000000/1",                   /* zero trace id */
-        "105445aa7843bc8bf206b12000100000/",                    /* empty span */
-        "105445aa7843bc8bf206b12000100000/abc",                 /* span not decimal */
+        "105445aa7843bc8bf206b1200010000",                       /* 31 digits */
+        "105445aa7843bc8bf206b120001000000",                     /* 33 digits */
+        "105445aa7843bc8bf206b1200010000g/1",                    /* not hex */
+        "00000000000000000000000000000000/1",                    /* zero trace id */
+        "105445aa7843bc8bf206b12000100000/",                     /* empty span */
+        "105445aa7843bc8bf206b12000100000/abc",                  /* span not decimal */
         "105445aa7843bc8bf206b12000100000/18446744073709551616", /* span > 2^64-1 */
         "105445aa7843bc8bf206b12000100000/1;o=2",
         "105445aa7843bc8bf206b12000100000/1;o=1 ",
