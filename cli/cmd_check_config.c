@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth/assertion/assertion.h"
+#include "auth/jose/jwe.h"
 #include "core/arena.h"
 #include "rolemap/rolemap.h"
 #include "cli/cli.h"
@@ -85,6 +86,19 @@ int ag_cmd_check_config(int argc, char **argv)
         return AG_EXIT_USAGE;
     }
     ag_assertion_signer_free(signer);
+    /* The JWE decryption keys must load too (type, size, curve, an allowed alg for each). */
+    unsigned enc_algs = 0;
+    struct ag_jwe_keys *dec = NULL;
+    if (ag_jwe_algs_from_names(cfg->oidc.allowed_enc_algs.items, cfg->oidc.allowed_enc_algs.n,
+                               &enc_algs, &err) != AG_OK ||
+        ag_jwe_keys_new(&cfg->oidc.decryption_key, enc_algs, &dec, &err) != AG_OK) {
+        char where[512];
+        ag_config_locate(cfg, "oidc.decryption_key", where, sizeof(where));
+        fprintf(stderr, "%s: %s\nairgate check-config: %s is not valid\n", where, err.msg, path);
+        ag_config_unref(cfg);
+        return AG_EXIT_USAGE;
+    }
+    ag_jwe_keys_free(dec);
     /* Claim paths and role names are rolemap's grammar: compile it, as `serve` will. */
     struct ag_arena *arena = ag_arena_new(0);
     struct ag_rolemap *rolemap = NULL;

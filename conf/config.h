@@ -84,6 +84,8 @@ struct ag_config {
         long jwks_min_refetch_s; /* at most one unknown-kid re-fetch per window */
         long max_token_bytes;
         enum ag_client_auth token_endpoint_auth;
+        struct ag_secretlist decryption_key; /* PEM private keys for JWE; empty: JWE refused */
+        struct ag_strlist allowed_enc_algs;  /* JWE alg and enc names */
     } oidc;
 
     struct {

@@ -20,32 +20,32 @@ static void *ag_field(struct ag_conf_ctx *ctx, size_t off)
     return (char *)ctx->cfg + off;
 }
 
-int ag_conf_role_name_ok(const char *s)
+bool ag_conf_role_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 64 || !isalpha((unsigned char)s[0]) || s[n - 1] == ' ')
-        return 0;
+        return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!isalnum(c) && c != ' ' && c != '_' && c != '.' && c != '-')
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
 const char *const ag_conf_builtin_roles[] = {"Admin", "Op", "User", "Viewer", "Public", NULL};
 
-int ag_conf_role_known(const struct ag_config *c, const char *s)
+bool ag_conf_role_known(const struct ag_config *c, const char *s)
 {
     for (size_t i = 0; ag_conf_builtin_roles[i]; i++) {
         if (strcmp(s, ag_conf_builtin_roles[i]) == 0)
-            return 1;
+            return true;
     }
     for (size_t i = 0; i < c->roles.custom.n; i++) {
         if (strcmp(s, c->roles.custom.items[i]) == 0)
-            return 1;
+            return true;
     }
-    return 0;
+    return false;
 }
 
 const char *ag_conf_role_suggest(struct ag_conf_ctx *ctx, const char *s, int with_deny)
@@ -73,26 +73,26 @@ const char *ag_conf_need_scalar(struct ag_conf_ctx *ctx, size_t idx, const struc
     return NULL;
 }
 
-int ag_conf_check_text(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
-                       const char *key)
+enum ag_rc ag_conf_check_text(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n,
+                              const char *key)
 {
     struct ag_conf_loc loc = ag_conf_loc_of(ctx, idx, n);
     if (n->len == 0) {
         ag_conf_error(ctx, loc, key, "must not be empty (leave the key out to use the default)");
-        return -1;
+        return AG_ECONF;
     }
     if (n->len > AG_CONF_MAX_STRING) {
         ag_conf_error(ctx, loc, key, "is longer than %d bytes", AG_CONF_MAX_STRING);
-        return -1;
+        return AG_ECONF;
     }
     for (size_t i = 0; i < n->len; i++) {
         unsigned char c = (unsigned char)n->str[i];
         if (c < 0x20 || c == 0x7f) {
             ag_conf_error(ctx, loc, key, "must not contain control characters");
-            return -1;
+            return AG_ECONF;
         }
     }
-    return 0;
+    return AG_OK;
 }
 
 static void ag_conv_string(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)

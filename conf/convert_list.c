@@ -97,8 +97,8 @@ static void ag_secret_cleanup(void *p)
 }
 
 /* Fills *out from an inline value or a file; 0 or -1 after reporting. */
-static int ag_secret_get(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *it,
-                         struct ag_secret *out)
+static enum ag_rc ag_secret_get(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *it,
+                                struct ag_secret *out)
 {
     const struct ag_conf_opt *o = &ag_conf_opts[idx];
     struct ag_conf_slot *s = &ctx->slots[idx];
@@ -109,17 +109,18 @@ static int ag_secret_get(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yn
     size_t len = it->len, flen = 0;
     char *buf = NULL;
     if (s->origin.via_file) {
-        char why[160], q[512];
+        struct ag_err why = {0};
+        char q[512];
         if (ag_conf_check_text(ctx, idx, it, key) != 0)
-            return -1;
+            return AG_ECONF;
         char *path = ag_conf_resolve_path(ctx, it->str);
         /* Paths are the operator's own and long in practice: show them whole. */
         ag_conf_quote_max(path, strlen(path), q, sizeof(q), sizeof(q));
-        buf = ag_conf_read_file(path, AG_CONF_MAX_SECRET_BYTES, &flen, why, sizeof(why));
+        buf = ag_conf_read_file(path, AG_CONF_MAX_SECRET_BYTES, &flen, &why);
         len = flen;
         if (!buf) {
-            ag_conf_error(ctx, loc, key, "cannot read %s: %s", q, why);
-            return -1;
+            ag_conf_error(ctx, loc, key, "cannot read %s: %s", q, why.msg);
+            return AG_ECONF;
         }
         /* Files written by editors and `echo` end in a newline that is not part of the secret. */
         if (len > 0 && buf[len - 1] == '\n')
@@ -129,23 +130,23 @@ static int ag_secret_get(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yn
         if (len == 0) {
             ag_conf_error(ctx, loc, key, "the file %s is empty", q);
             free(buf);
-            return -1;
+            return AG_ECONF;
         }
         data = buf;
         s->origin.files = s->origin.files
                               ? ag_arena_printf(ctx->cfg->arena, "%s, %s", s->origin.files, path)
                               : path;
     }
-    int rc = 0;
+    enum ag_rc rc = AG_OK;
     if (len == 0) {
         ag_conf_error(ctx, loc, key, "is empty");
-        rc = -1;
+        rc = AG_ECONF;
     } else if ((long)len < o->min) {
         ag_conf_error(ctx, loc, key,
                       "is too short: at least %ld bytes are required (generate one with: openssl "
                       "rand -base64 %ld)",
                       o->min, o->min);
-        rc = -1;
+        rc = AG_ECONF;
     } else {
         out->data = ag_arena_memdup(ctx->cfg->arena, data, len);
         out->len = len;
@@ -175,9 +176,14 @@ void ag_conf_conv_secretlist(struct ag_conf_ctx *ctx, size_t idx, const struct a
     const struct ag_conf_opt *o = &ag_conf_opts[idx];
     const char *key =
         ctx->slots[idx].origin.via_file ? ag_arena_printf(ctx->tmp, "%s_file", o->path) : o->path;
+    struct ag_secretlist *dst = ag_field(ctx, o->off);
+    if ((o->flags & AG_OPTF_ONE_OK) && n->kind == AG_YNODE_SCALAR) {
+        dst->items = ag_arena_calloc(ctx->cfg->arena, 2, sizeof(struct ag_secret));
+        dst->n = ag_secret_get(ctx, idx, n, &dst->items[0]) == 0;
+        return;
+    }
     if (!ag_need_list(ctx, idx, n, key))
         return;
-    struct ag_secretlist *dst = ag_field(ctx, o->off);
     dst->items = ag_arena_calloc(ctx->cfg->arena, n->n + 1, sizeof(struct ag_secret));
     dst->n = 0;
     for (const struct ag_ynode *it = n->first; it; it = it->next) {
@@ -186,14 +192,13 @@ void ag_conf_conv_secretlist(struct ag_conf_ctx *ctx, size_t idx, const struct a
     }
 }
 
-int ag_conf_cidr_parse(const char *s, struct ag_cidr *out, char *why, size_t whylen)
+enum ag_rc ag_conf_cidr_parse(const char *s, struct ag_cidr *out, struct ag_err *err)
 {
     char addr[64];
     const char *slash = strchr(s, '/');
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
     if (alen == 0 || alen >= sizeof(addr)) {
-        snprintf(why, whylen, "is not an address/prefix");
-        return -1;
+        return ag_err_set(err, AG_ECONF, "is not an address/prefix");
     }
     memcpy(addr, s, alen);
     addr[alen] = '\0';
@@ -206,8 +211,7 @@ int ag_conf_cidr_parse(const char *s, struct ag_cidr *out, char *why, size_t why
         out->family = AF_INET6;
         max = 128;
     } else {
-        snprintf(why, whylen, "is not an IPv4 or IPv6 address/prefix");
-        return -1;
+        return ag_err_set(err, AG_ECONF, "is not an IPv4 or IPv6 address/prefix");
     }
     out->prefix = max;
     if (slash) {
@@ -215,8 +219,7 @@ int ag_conf_cidr_parse(const char *s, struct ag_cidr *out, char *why, size_t why
         errno = 0;
         long p = strtol(slash + 1, &end, 10);
         if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || p < 0 || p > (long)max) {
-            snprintf(why, whylen, "has a prefix length outside 0..%u", max);
-            return -1;
+            return ag_err_set(err, AG_ECONF, "has a prefix length outside 0..%u", max);
         }
         out->prefix = (unsigned)p;
     }
@@ -235,10 +238,10 @@ int ag_conf_cidr_parse(const char *s, struct ag_cidr *out, char *why, size_t why
     if (host_bits) {
         char nb[INET6_ADDRSTRLEN];
         inet_ntop(out->family, net, nb, sizeof(nb));
-        snprintf(why, whylen, "has host bits set (did you mean %s/%u?)", nb, out->prefix);
-        return -1;
+        return ag_err_set(err, AG_ECONF, "has host bits set (did you mean %s/%u?)", nb,
+                          out->prefix);
     }
-    return 0;
+    return AG_OK;
 }
 
 void ag_conf_conv_cidrlist(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)
@@ -248,13 +251,14 @@ void ag_conf_conv_cidrlist(struct ag_conf_ctx *ctx, size_t idx, const struct ag_
         return;
     struct ag_cidr *items = ag_arena_calloc(ctx->cfg->arena, n->n + 1, sizeof(*items));
     size_t count = 0;
-    char why[128], q[96];
+    char q[96];
     for (const struct ag_ynode *it = n->first; it; it = it->next) {
+        struct ag_err why = {0};
         if (ag_conf_check_text(ctx, idx, it, o->path) != 0)
             continue;
-        if (ag_conf_cidr_parse(it->str, &items[count], why, sizeof(why)) != 0) {
+        if (ag_conf_cidr_parse(it->str, &items[count], &why) != AG_OK) {
             ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, it), o->path, "%s %s",
-                          ag_conf_quote(it->str, it->len, q, sizeof(q)), why);
+                          ag_conf_quote(it->str, it->len, q, sizeof(q)), why.msg);
             continue;
         }
         count++;
@@ -264,20 +268,20 @@ void ag_conf_conv_cidrlist(struct ag_conf_ctx *ctx, size_t idx, const struct ag_
 }
 
 /* IdP role names end up comma-separated in X-Forwarded-Groups, hence no commas. */
-static int ag_idp_role_ok(const struct ag_ynode *k)
+static bool ag_idp_role_ok(const struct ag_ynode *k)
 {
     if (k->len == 0 || k->len > 256 || memchr(k->str, ',', k->len))
-        return 0;
+        return false;
     for (size_t i = 0; i < k->len; i++) {
         unsigned char c = (unsigned char)k->str[i];
         if (c < 0x20 || c == 0x7f)
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
-static int ag_rule_roles(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *v,
-                         const char *key, struct ag_strlist *out)
+static enum ag_rc ag_rule_roles(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *v,
+                                const char *key, struct ag_strlist *out)
 {
     struct ag_conf_loc loc = ag_conf_loc_of(ctx, idx, v);
     char q[96];
@@ -287,7 +291,7 @@ static int ag_rule_roles(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yn
     } else if (v->kind != AG_YNODE_SEQ || v->n == 0) {
         ag_conf_error(ctx, loc, key, "expected an Airflow role or a list of them, got %s",
                       v->kind == AG_YNODE_SEQ ? "an empty list" : ag_conf_kind_name(v));
-        return -1;
+        return AG_ECONF;
     }
     size_t count = list ? list->n : 1;
     out->items = ag_arena_calloc(ctx->cfg->arena, count + 1, sizeof(char *));
@@ -296,14 +300,14 @@ static int ag_rule_roles(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yn
         if (r->kind != AG_YNODE_SCALAR) {
             ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, r), key,
                           "expected an Airflow role name, got %s", ag_conf_kind_name(r));
-            return -1;
+            return AG_ECONF;
         }
         if (!ag_conf_role_name_ok(r->str)) {
             ag_conf_error(ctx, ag_conf_loc_of(ctx, idx, r), key,
                           "%s is not an Airflow role name (a letter, then letters, digits, "
                           "spaces, _ . -; at most 64)",
                           ag_conf_quote(r->str, r->len, q, sizeof(q)));
-            return -1;
+            return AG_ECONF;
         }
         if (!ag_conf_role_known(ctx->cfg, r->str)) {
             /* A typo here would silently grant nothing, or a role nobody created. */
@@ -313,11 +317,11 @@ static int ag_rule_roles(struct ag_conf_ctx *ctx, size_t idx, const struct ag_yn
                           "nor listed in roles.custom%s%s%s",
                           ag_conf_quote(r->str, r->len, q, sizeof(q)), sug ? " (did you mean " : "",
                           sug ? sug : "", sug ? "?)" : "");
-            return -1;
+            return AG_ECONF;
         }
         out->items[out->n++] = ag_arena_strdup(ctx->cfg->arena, r->str);
     }
-    return 0;
+    return AG_OK;
 }
 
 void ag_conf_conv_rolemap(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n)

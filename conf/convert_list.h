@@ -21,6 +21,6 @@ void ag_conf_conv_cidrlist(struct ag_conf_ctx *ctx, size_t idx, const struct ag_
 void ag_conf_conv_rolemap(struct ag_conf_ctx *ctx, size_t idx, const struct ag_ynode *n);
 
 /** Parses one CIDR; on failure returns -1 with a reason in why. */
-int ag_conf_cidr_parse(const char *s, struct ag_cidr *out, char *why, size_t whylen);
+enum ag_rc ag_conf_cidr_parse(const char *s, struct ag_cidr *out, struct ag_err *err) AG_WUR;
 
 #endif

@@ -164,22 +164,22 @@ void ag_ynode_wipe(struct ag_ynode *n)
     }
 }
 
-char *ag_conf_read_file(const char *path, long max, size_t *len, char *why, size_t whylen)
+char *ag_conf_read_file(const char *path, long max, size_t *len, struct ag_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        snprintf(why, whylen, "%s", strerror(errno));
+        ag_err_set(err, AG_EIO, "%s", strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        snprintf(why, whylen, "%s", S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+        ag_err_set(err, AG_EIO, "%s", S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
         close(fd);
         return NULL;
     }
     if (S_ISREG(st.st_mode) && st.st_size > max) {
-        snprintf(why, whylen, "file is %lld bytes, larger than the limit of %ld",
-                 (long long)st.st_size, max);
+        ag_err_set(err, AG_EIO, "file is %lld bytes, larger than the limit of %ld",
+                   (long long)st.st_size, max);
         close(fd);
         return NULL;
     }
@@ -193,7 +193,7 @@ char *ag_conf_read_file(const char *path, long max, size_t *len, char *why, size
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            snprintf(why, whylen, "%s", strerror(errno));
+            ag_err_set(err, AG_EIO, "%s", strerror(errno));
             ag_secret_wipe(buf, used);
             free(buf);
             close(fd);
@@ -203,7 +203,7 @@ char *ag_conf_read_file(const char *path, long max, size_t *len, char *why, size
             break;
         used += (size_t)r;
         if (used == cap) {
-            snprintf(why, whylen, "file is larger than the limit of %ld bytes", max);
+            ag_err_set(err, AG_EIO, "file is larger than the limit of %ld bytes", max);
             ag_secret_wipe(buf, used);
             free(buf);
             close(fd);

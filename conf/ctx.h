@@ -93,7 +93,7 @@ void ag_ynode_wipe(struct ag_ynode *n);
 
 /** Reads a whole file of at most max bytes into a malloc'd, NUL-terminated buffer. On failure
  * returns NULL and writes a reason (strerror or "larger than ...") into why. */
-char *ag_conf_read_file(const char *path, long max, size_t *len, char *why, size_t whylen);
+char *ag_conf_read_file(const char *path, long max, size_t *len, struct ag_err *err);
 
 /** Resolves a relative path against the config file's directory (in the config arena). */
 char *ag_conf_resolve_path(struct ag_conf_ctx *ctx, const char *p);

@@ -76,6 +76,15 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "client_secret_basic", 0, 0, ag_client_auths,
      "How the client authenticates at the token endpoint: `client_secret_basic` or "
      "`client_secret_post`."},
+    {"oidc.decryption_key", AG_OPT_SECRETLIST, FLD(oidc.decryption_key), AG_OPTF_ONE_OK, "", 1, 0,
+     NULL,
+     "PEM private key(s) (RSA >= 2048 bits, EC P-256/P-384) that the IdP encrypts ID tokens to "
+     "(JWE); use `oidc.decryption_key_file` (a path, or a list of paths to rotate). Public halves "
+     "are served at `/.well-known/airgate/jwks.json` (`use: enc`). Unset: a JWE is refused."},
+    {"oidc.allowed_enc_algs", AG_OPT_STRLIST, FLD(oidc.allowed_enc_algs), 0,
+     "RSA-OAEP,ECDH-ES,A128GCM,A256GCM,A128CBC-HS256,A256CBC-HS512", 0, 0, NULL,
+     "JWE `alg` and `enc` accepted: RSA-OAEP, ECDH-ES, RSA1_5 (only if listed); A128GCM, "
+     "A256GCM, A128CBC-HS256, A256CBC-HS512. RSA-OAEP-256 is not supported (Debian 12's cjose)."},
     {"session.cookie_name", AG_OPT_STRING, FLD(session.cookie_name), 0, "_airgate", 0, 0, NULL,
      "Session cookie name (chunks get `_1`, `_2`, ... appended)."},
     {"session.cookie_secret", AG_OPT_SECRET, FLD(session.cookie_secret), REQ, NULL, 32, 0, NULL,
@@ -186,17 +195,17 @@ long ag_conf_opt_find(const char *path)
     return -1;
 }
 
-int ag_conf_section_exists(const char *path)
+bool ag_conf_section_exists(const char *path)
 {
     size_t n = strlen(path);
     for (size_t i = 0; i < ag_conf_nopts; i++) {
         if (strncmp(ag_conf_opts[i].path, path, n) == 0 && ag_conf_opts[i].path[n] == '.')
-            return 1;
+            return true;
     }
-    return 0;
+    return false;
 }
 
-int ag_conf_opt_is_secret(const struct ag_conf_opt *o)
+bool ag_conf_opt_is_secret(const struct ag_conf_opt *o)
 {
     return o->type == AG_OPT_SECRET || o->type == AG_OPT_SECRETLIST;
 }
@@ -274,7 +283,7 @@ size_t ag_conf_edit_distance(const char *a, const char *b)
 }
 
 /* Close enough to suggest: a typo or two, or a third of the word for long keys. */
-static int ag_conf_close(size_t dist, const char *word)
+static bool ag_conf_close(size_t dist, const char *word)
 {
     size_t len = strlen(word);
     return dist > 0 && (dist <= 2 || dist <= len / 3);
@@ -331,7 +340,7 @@ const char *ag_conf_suggest_env(const char *unknown, char *buf, size_t buflen)
     const char *best_s = NULL;
     char cand[128];
     for (size_t i = 0; i < ag_conf_nopts; i++) {
-        for (int file = 0; file <= ag_conf_opt_is_secret(&ag_conf_opts[i]); file++) {
+        for (int file = 0; file <= (ag_conf_opt_is_secret(&ag_conf_opts[i]) ? 1 : 0); file++) {
             ag_conf_opt_env_name(&ag_conf_opts[i], file, cand, sizeof(cand));
             ag_conf_consider(unknown, cand, &best, &best_s, buf, buflen);
         }

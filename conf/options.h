@@ -4,6 +4,7 @@
 #ifndef AG_CONF_OPTIONS_H
 #define AG_CONF_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum ag_conf_type {
@@ -25,6 +26,7 @@ enum {
     AG_OPTF_REQUIRED = 1u << 0,
     AG_OPTF_NO_SLASH = 1u << 1,   /* URL: trailing '/' removed (public_url + "/oauth2/...") */
     AG_OPTF_CLAIM_PATH = 1u << 2, /* a "${key}" in the default becomes one claim-path segment */
+    AG_OPTF_ONE_OK = 1u << 3,     /* SECRETLIST: a single value is a list of one */
 };
 
 /* Field order follows the table rows' reading order; the padding is 8 bytes on ~55 rows. */
@@ -48,10 +50,10 @@ extern const size_t ag_conf_nopts;
 long ag_conf_opt_find(const char *path);
 
 /** True when path is a section (a proper prefix of some option path, e.g. "oidc"). */
-int ag_conf_section_exists(const char *path);
+bool ag_conf_section_exists(const char *path);
 
 /** Non-zero for SECRET and SECRETLIST options. */
-int ag_conf_opt_is_secret(const struct ag_conf_opt *o);
+bool ag_conf_opt_is_secret(const struct ag_conf_opt *o);
 
 /** Human name of a type for errors and the reference ("integer", "list of CIDRs", ...). */
 const char *ag_conf_type_name(enum ag_conf_type t);

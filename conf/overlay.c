@@ -162,7 +162,7 @@ static struct ag_ynode *ag_env_rolemap(struct ag_conf_ctx *ctx, const char *v, c
     return map;
 }
 
-static int ag_env_is_list(const struct ag_conf_opt *o)
+static bool ag_env_is_list(const struct ag_conf_opt *o)
 {
     return o->type == AG_OPT_STRLIST || o->type == AG_OPT_URLLIST || o->type == AG_OPT_CIDRLIST ||
            o->type == AG_OPT_SECRETLIST;
@@ -172,7 +172,7 @@ static long ag_env_find(const char *name, int *via_file)
 {
     char buf[128];
     for (size_t i = 0; i < ag_conf_nopts; i++) {
-        for (int f = 0; f <= ag_conf_opt_is_secret(&ag_conf_opts[i]); f++) {
+        for (int f = 0; f <= (ag_conf_opt_is_secret(&ag_conf_opts[i]) ? 1 : 0); f++) {
             ag_conf_opt_env_name(&ag_conf_opts[i], f, buf, sizeof(buf));
             if (strcmp(buf, name) == 0) {
                 *via_file = f;

@@ -54,7 +54,8 @@ static const char *const ag_ref_head[] = {
     "  value (as a Kubernetes Secret volume provides it). One trailing newline is stripped; the\n"
     "  file may hold at most 64 KiB; an unreadable or empty file is an error naming the path\n"
     "  (never the content). Giving both `x` and `x_file` is an error.\n"
-    "- `session.previous_cookie_secrets_file` is a list of paths.\n"
+    "- `session.previous_cookie_secrets_file` is a list of paths; `oidc.decryption_key_file` is\n"
+    "  one path or a list of paths.\n"
     "- Secrets are printed as `<redacted>` and wiped from memory when the configuration is\n"
     "  released (after a reload, once no request uses the old one).\n"
     "\n",

@@ -18,6 +18,11 @@ static const char *const ag_known_algs[] = {
     "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512", NULL,
 };
 
+/* JWE alg and enc names cjose 0.6.2 gives us (auth/jose/jwe.h has the same table). */
+static const char *const ag_known_enc_algs[] = {
+    "RSA-OAEP", "ECDH-ES", "RSA1_5", "A128GCM", "A256GCM", "A128CBC-HS256", "A256CBC-HS512", NULL,
+};
+
 /* Where to point an error about key: its line or variable, else its section's line. */
 static struct ag_conf_loc ag_loc_key(const struct ag_conf_ctx *ctx, const char *key)
 {
@@ -28,32 +33,32 @@ static struct ag_conf_loc ag_loc_key(const struct ag_conf_ctx *ctx, const char *
     return (struct ag_conf_loc){ag_conf_section_line(ctx, key), NULL};
 }
 
-static int ag_host_is_loopback(const char *host)
+static bool ag_host_is_loopback(const char *host)
 {
     unsigned char a[16];
     if (strcasecmp(host, "localhost") == 0)
-        return 1;
+        return true;
     if (inet_pton(AF_INET, host, a) == 1)
         return a[0] == 127;
     if (inet_pton(AF_INET6, host, a) == 1) {
         static const unsigned char one[16] = {[15] = 1};
         return memcmp(a, one, 16) == 0;
     }
-    return 0;
+    return false;
 }
 
 /* RFC 6265 cookie-name = token. */
-static int ag_cookie_name_ok(const char *s)
+static bool ag_cookie_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 64)
-        return 0;
+        return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!isalnum(c) && !strchr("!#$%&'*+-.^_`|~", c))
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
 static void ag_check_urls(struct ag_conf_ctx *ctx)
@@ -83,6 +88,46 @@ static void ag_check_urls(struct ag_conf_ctx *ctx)
     }
 }
 
+/* oidc.allowed_enc_algs names and the shape of oidc.decryption_key; the keys themselves are
+ * read by auth/jose/jwe.c (check-config does it too). */
+static void ag_check_jwe(struct ag_conf_ctx *ctx)
+{
+    struct ag_config *c = ctx->cfg;
+    const struct ag_strlist *algs = &c->oidc.allowed_enc_algs;
+    const char *key = "oidc.allowed_enc_algs";
+    int has_alg = 0, has_enc = 0;
+    for (size_t i = 0; algs->items && i < algs->n; i++) {
+        const char *a = algs->items[i];
+        size_t k = 0;
+        while (ag_known_enc_algs[k] && strcmp(a, ag_known_enc_algs[k]) != 0)
+            k++;
+        if (ag_known_enc_algs[k]) {
+            has_alg |= k < 3;
+            has_enc |= k >= 3;
+        } else if (strcmp(a, "RSA-OAEP-256") == 0) {
+            ag_conf_error(ctx, ag_loc_key(ctx, key), key,
+                          "RSA-OAEP-256 is not supported (Debian 12's cjose 0.6.2 lacks it): use "
+                          "RSA-OAEP or ECDH-ES");
+        } else {
+            const char *sug = ag_conf_suggest_word(a, ag_known_enc_algs);
+            ag_conf_error(ctx, ag_loc_key(ctx, key), key,
+                          "unknown algorithm \"%s\"%s%s%s (known: RSA-OAEP, ECDH-ES, RSA1_5, "
+                          "A128GCM, A256GCM, A128CBC-HS256, A256CBC-HS512)",
+                          a, sug ? " (did you mean " : "", sug ? sug : "", sug ? "?)" : "");
+        }
+    }
+    if (algs->items && algs->n > 0 && (!has_alg || !has_enc))
+        ag_conf_error(ctx, ag_loc_key(ctx, key), key,
+                      "must list at least one key management alg (RSA-OAEP, ECDH-ES) and one "
+                      "enc (A128GCM, A256GCM, A128CBC-HS256, A256CBC-HS512)");
+    const struct ag_secretlist *dk = &c->oidc.decryption_key;
+    for (size_t i = 0; i < dk->n; i++)
+        if (dk->items[i].len < 11 || memcmp(dk->items[i].data, "-----BEGIN ", 11) != 0)
+            ag_conf_error(ctx, ag_loc_key(ctx, "oidc.decryption_key"), "oidc.decryption_key",
+                          "key %zu is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+                          i + 1);
+}
+
 static void ag_check_oidc(struct ag_conf_ctx *ctx)
 {
     struct ag_config *c = ctx->cfg;
@@ -108,6 +153,7 @@ static void ag_check_oidc(struct ag_conf_ctx *ctx)
                       "HS256/384/512)",
                       a, sug ? " (did you mean " : "", sug ? sug : "", sug ? "?)" : "");
     }
+    ag_check_jwe(ctx);
     const struct ag_strlist *sc = &c->oidc.scopes;
     int openid = 0;
     for (size_t i = 0; i < sc->n; i++) {

@@ -42,7 +42,7 @@ static size_t ag_utf8_seq(const unsigned char *s, size_t max)
 }
 
 /* libyaml rejects bad UTF-8 too, but with a byte offset; we want a line and a plain message. */
-static int ag_yaml_check_bytes(struct ag_conf_ctx *ctx, const char *buf, size_t len)
+static enum ag_rc ag_yaml_check_bytes(struct ag_conf_ctx *ctx, const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf;
     int line = 1;
@@ -51,7 +51,7 @@ static int ag_yaml_check_bytes(struct ag_conf_ctx *ctx, const char *buf, size_t 
         if (s[i] == '\0') {
             ag_conf_error(ctx, (struct ag_conf_loc){line, NULL}, NULL,
                           "NUL byte at column %zu (the config must be UTF-8 text)", col);
-            return -1;
+            return AG_ECONF;
         }
         size_t n = ag_utf8_seq(s + i, len - i);
         if (n == 0) {
@@ -59,7 +59,7 @@ static int ag_yaml_check_bytes(struct ag_conf_ctx *ctx, const char *buf, size_t 
                           "invalid UTF-8 byte 0x%02x at column %zu (the config must be UTF-8 "
                           "text)",
                           s[i], col);
-            return -1;
+            return AG_ECONF;
         }
         if (s[i] == '\n') {
             line++;
@@ -68,13 +68,13 @@ static int ag_yaml_check_bytes(struct ag_conf_ctx *ctx, const char *buf, size_t 
         i += n;
         col++;
     }
-    return 0;
+    return AG_OK;
 }
 
-static int ag_yaml_is_null(const yaml_event_t *ev)
+static bool ag_yaml_is_null(const yaml_event_t *ev)
 {
     if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
+        return false;
     const char *v = (const char *)ev->data.scalar.value;
     return strcmp(v, "") == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
            strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
@@ -225,12 +225,12 @@ enum ag_rc ag_yaml_tree_parse(struct ag_conf_ctx *ctx, const char *buf, size_t l
 
 enum ag_rc ag_yaml_tree_load(struct ag_conf_ctx *ctx, struct ag_ynode **root)
 {
-    char why[160];
+    struct ag_err why = {0};
     size_t len = 0;
-    char *buf = ag_conf_read_file(ctx->path, AG_CONF_MAX_FILE_BYTES, &len, why, sizeof(why));
+    char *buf = ag_conf_read_file(ctx->path, AG_CONF_MAX_FILE_BYTES, &len, &why);
     if (!buf) {
-        ag_conf_error(ctx, (struct ag_conf_loc){1, NULL}, NULL, "cannot read the config: %s%s", why,
-                      strstr(why, "larger") ? " (1 MiB)" : "");
+        ag_conf_error(ctx, (struct ag_conf_loc){1, NULL}, NULL, "cannot read the config: %s%s",
+                      why.msg, strstr(why.msg, "larger") ? " (1 MiB)" : "");
         return AG_ECONF;
     }
     enum ag_rc rc = ag_yaml_tree_parse(ctx, buf, len, root);

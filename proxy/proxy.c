@@ -67,6 +67,7 @@ static void ag_proxy_free_parts(struct ag_proxy *px)
     ag_front_free(px->front);
     ag_token_cache_free(px->tc);
     ag_runtime_unref(px->rt);
+    ag_runtime_reap_wait();   /* every runtime freed: none still borrows the store */
     ag_state_free(px->state); /* after the runtime: its login borrowed the store */
     ag_pool_destroy(&px->pool);
     pthread_mutex_destroy(&px->rt_lock);

@@ -1,10 +1,12 @@
 /* Reloadable per-config state; see runtime.h. */
 #include "proxy/runtime.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/assertion/assertion.h"
+#include "auth/jose/jwe.h"
 #include "auth/jose/keycache.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -102,6 +104,12 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
     rc = ag_login_new(cfg, rt->keys->kc, rt->rolemap, &rt->login, err);
     if (rc != AG_OK)
         goto fail;
+    rt->jwks = rt->signer ? ag_assertion_jwks_json(rt->signer) : NULL;
+    if (ag_login_jwe_keys(rt->login)) { /* the IdP encrypts ID tokens to these (use: enc) */
+        rc = ag_jwe_jwks_merge(rt->arena, rt->jwks, ag_login_jwe_keys(rt->login), &rt->jwks, err);
+        if (rc != AG_OK)
+            goto fail;
+    }
     *out = rt;
     return AG_OK;
 fail:
@@ -115,16 +123,82 @@ struct ag_runtime *ag_runtime_ref(struct ag_runtime *rt)
     return rt;
 }
 
-void ag_runtime_unref(struct ag_runtime *rt)
+static void ag_runtime_teardown(struct ag_runtime *rt)
 {
-    if (!rt || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
-        return;
     ag_login_free(rt->login);
     ag_kc_holder_unref(rt->keys);
     ag_assertion_signer_free(rt->signer);
     ag_arena_free(rt->arena);
     ag_config_unref(rt->cfg);
     free(rt);
+}
+
+/* The reaper: a runtime's teardown may join the key cache's refresh thread, which can sit in a
+ * JWKS fetch for up to oidc.http_timeout_ms. The last reference is often dropped on an event
+ * loop (the first request after a reload), which must never block, so the teardown runs on a
+ * detached thread started for the purpose; it exits when nothing is left to free. */
+static pthread_mutex_t ag_reaper_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ag_reaper_idle = PTHREAD_COND_INITIALIZER;
+static struct ag_runtime *ag_reaper_queue; /* linked through reap_next */
+static int ag_reaper_busy;                 /* runtimes queued or being torn down */
+static bool ag_reaper_running;
+
+static void *ag_reaper_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&ag_reaper_lock);
+    while (ag_reaper_queue) {
+        struct ag_runtime *rt = ag_reaper_queue;
+        ag_reaper_queue = rt->reap_next;
+        pthread_mutex_unlock(&ag_reaper_lock);
+        ag_runtime_teardown(rt);
+        pthread_mutex_lock(&ag_reaper_lock);
+        if (--ag_reaper_busy == 0)
+            pthread_cond_broadcast(&ag_reaper_idle);
+    }
+    ag_reaper_running = false;
+    pthread_mutex_unlock(&ag_reaper_lock);
+    return NULL;
+}
+
+static void ag_runtime_reap(struct ag_runtime *rt)
+{
+    pthread_mutex_lock(&ag_reaper_lock);
+    rt->reap_next = ag_reaper_queue;
+    ag_reaper_queue = rt;
+    ag_reaper_busy++;
+    if (!ag_reaper_running) {
+        pthread_attr_t at;
+        pthread_t t;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        ag_reaper_running = pthread_create(&t, &at, ag_reaper_main, NULL) == 0;
+        pthread_attr_destroy(&at);
+        if (!ag_reaper_running) { /* no thread: free here rather than never */
+            ag_reaper_queue = rt->reap_next;
+            ag_reaper_busy--;
+            pthread_mutex_unlock(&ag_reaper_lock);
+            ag_log(AG_LOG_WARN, NULL, "no reaper thread: freeing a runtime in place");
+            ag_runtime_teardown(rt);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&ag_reaper_lock);
+}
+
+void ag_runtime_reap_wait(void)
+{
+    pthread_mutex_lock(&ag_reaper_lock);
+    while (ag_reaper_busy > 0)
+        pthread_cond_wait(&ag_reaper_idle, &ag_reaper_lock);
+    pthread_mutex_unlock(&ag_reaper_lock);
+}
+
+void ag_runtime_unref(struct ag_runtime *rt)
+{
+    if (!rt || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    ag_runtime_reap(rt);
 }
 
 bool ag_runtime_keys_ready(const struct ag_runtime *rt)

@@ -22,6 +22,7 @@ struct ag_arena;
 struct ag_kc_holder {
     struct ag_keycache *kc;
     atomic_int refs;
+    struct ag_runtime *reap_next; /* on the reaper's queue (runtime.c) */
 };
 
 struct ag_runtime {
@@ -33,7 +34,9 @@ struct ag_runtime {
     struct ag_assertion_signer *signer; /* NULL when the signer is not built in */
     struct ag_login *login;             /* browser login and sessions (auth/login.h) */
     struct ag_routes public_routes;     /* forwarded without sign-in */
+    const char *jwks; /* /.well-known/airgate/jwks.json: assertion + decryption keys; NULL: none */
     atomic_int refs;
+    struct ag_runtime *reap_next; /* on the reaper's queue (runtime.c) */
 };
 
 /** Builds a runtime from cfg (takes a reference to it). prev (may be NULL) lends its key cache
@@ -44,8 +47,13 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
 
 struct ag_runtime *ag_runtime_ref(struct ag_runtime *rt);
 
-/** Drops a reference; the last frees (stopping a key cache no other runtime uses). */
+/** Drops a reference. The last hands the runtime to a reaper thread, which frees it (stopping
+ * and joining a key cache no other runtime uses): never blocks, so any thread may call it. */
 void ag_runtime_unref(struct ag_runtime *rt);
+
+/** Waits until every runtime whose last reference was dropped is freed. Blocks: call it from
+ * the thread that stops the proxy, never from an event loop. */
+void ag_runtime_reap_wait(void);
 
 /** True when the key cache holds keys. */
 bool ag_runtime_keys_ready(const struct ag_runtime *rt);

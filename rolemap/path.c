@@ -1,11 +1,11 @@
 /* Claim path syntax and lookup. Paths are parsed once at compile time; lookups are a walk of
- * json_object_get calls, so their cost is bounded by AG_ROLEMAP_PATH_MAX_SEGMENTS. */
+ * ag_json_get calls, so their cost is bounded by AG_ROLEMAP_PATH_MAX_SEGMENTS. */
 #include "rolemap/path.h"
 
 #include <string.h>
 
 #include "core/arena.h"
-#include "rolemap/json_type.h"
+#include "core/json.h"
 
 #define AG_PATH_HINT                                                                               \
     "write a key containing dots or spaces in double quotes, e.g. "                                \
@@ -155,22 +155,22 @@ enum ag_rc ag_rolemap_path_quote_segment(const char *key, char *buf, size_t bufs
     return AG_OK;
 }
 
-enum ag_rolemap_lookup ag_rolemap_path_lookup(const struct ag_rolemap_path *p, const json_t *root,
-                                              const json_t **value, struct ag_err *err)
+enum ag_rolemap_lookup ag_rolemap_path_lookup(const struct ag_rolemap_path *p, const ag_json *root,
+                                              const ag_json **value, struct ag_err *err)
 {
-    const json_t *cur = root;
+    const ag_json *cur = root;
     for (size_t i = 0; i < p->n; i++) {
-        if (!json_is_object(cur)) {
+        if (!ag_json_is_object(cur)) {
             if (i == 0)
                 ag_err_set(err, AG_EPARSE, "claims are %s, not a JSON object",
-                           ag_rolemap_json_type_name(cur));
+                           ag_json_type_name(cur));
             else
                 ag_err_set(err, AG_EPARSE,
                            "claim path '%s': '%s' is %s, expected an object holding '%s'", p->text,
-                           p->segments[i - 1], ag_rolemap_json_type_name(cur), p->segments[i]);
+                           p->segments[i - 1], ag_json_type_name(cur), p->segments[i]);
             return AG_ROLEMAP_BAD;
         }
-        const json_t *next = json_object_get(cur, p->segments[i]);
+        const ag_json *next = ag_json_get(cur, p->segments[i]);
         if (!next)
             return AG_ROLEMAP_MISSING;
         cur = next;

@@ -6,9 +6,8 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
-
 #include "core/err.h"
+#include "core/json.h"
 
 struct ag_arena;
 
@@ -40,7 +39,7 @@ enum ag_rolemap_lookup {
 };
 
 /** Follows p through root. Never fails on absence; BAD fills err (AG_EPARSE). */
-enum ag_rolemap_lookup ag_rolemap_path_lookup(const struct ag_rolemap_path *p, const json_t *root,
-                                              const json_t **value, struct ag_err *err);
+enum ag_rolemap_lookup ag_rolemap_path_lookup(const struct ag_rolemap_path *p, const ag_json *root,
+                                              const ag_json **value, struct ag_err *err);
 
 #endif

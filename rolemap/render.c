@@ -8,19 +8,19 @@
 
 static void ag_render_decref(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
-static json_t *ag_render_str(const char *s)
+static ag_json *ag_render_str(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return s ? ag_json_new_str(s) : ag_json_new_null();
 }
 
-static json_t *ag_render_list(const struct ag_strlist *l)
+static ag_json *ag_render_list(const struct ag_strlist *l)
 {
-    json_t *arr = json_array();
+    ag_json *arr = ag_json_new_array();
     for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(arr, json_string(l->items[i]));
+        ag_json_append(arr, ag_json_new_str(l->items[i]));
     return arr;
 }
 
@@ -43,57 +43,57 @@ static const char *ag_render_step_name(enum ag_rolemap_step_kind k)
     return "unknown";
 }
 
-static json_t *ag_render_step(const struct ag_rolemap_step *s)
+static ag_json *ag_render_step(const struct ag_rolemap_step *s)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "step", json_string(ag_render_step_name(s->kind)));
+    ag_json *o = ag_json_new_object();
+    ag_json_set(o, "step", ag_json_new_str(ag_render_step_name(s->kind)));
     switch (s->kind) {
     case AG_ROLEMAP_STEP_PATH:
-        json_object_set_new(o, "path", json_string(s->path));
-        json_object_set_new(o, "found", json_boolean(s->found));
-        json_object_set_new(o, "values", ag_render_list(&s->values));
+        ag_json_set(o, "path", ag_json_new_str(s->path));
+        ag_json_set(o, "found", ag_json_new_bool(s->found));
+        ag_json_set(o, "values", ag_render_list(&s->values));
         break;
     case AG_ROLEMAP_STEP_RULE:
-        json_object_set_new(o, "idp_role", json_string(s->idp_role));
-        json_object_set_new(o, "airflow_roles", ag_render_list(&s->airflow_roles));
+        ag_json_set(o, "idp_role", ag_json_new_str(s->idp_role));
+        ag_json_set(o, "airflow_roles", ag_render_list(&s->airflow_roles));
         break;
     case AG_ROLEMAP_STEP_NO_RULE:
-        json_object_set_new(o, "idp_role", json_string(s->idp_role));
+        ag_json_set(o, "idp_role", ag_json_new_str(s->idp_role));
         break;
     case AG_ROLEMAP_STEP_UNMAPPED:
-        json_object_set_new(o, "airflow_roles", ag_render_list(&s->airflow_roles));
+        ag_json_set(o, "airflow_roles", ag_render_list(&s->airflow_roles));
         break;
     case AG_ROLEMAP_STEP_USER:
     case AG_ROLEMAP_STEP_DENY:
         break;
     }
-    json_object_set_new(o, "text", json_string(s->text));
+    ag_json_set(o, "text", ag_json_new_str(s->text));
     return o;
 }
 
-json_t *ag_rolemap_identity_to_json(struct ag_arena *a, const struct ag_identity *id,
-                                    unsigned flags)
+ag_json *ag_rolemap_identity_to_json(struct ag_arena *a, const struct ag_identity *id,
+                                     unsigned flags)
 {
-    json_t *o = json_object();
+    ag_json *o = ag_json_new_object();
     ag_arena_cleanup_add(a, ag_render_decref, o);
-    json_t *user = json_object();
-    json_object_set_new(user, "username", ag_render_str(id->username));
-    json_object_set_new(user, "username_claim", ag_render_str(id->username_claim));
-    json_object_set_new(user, "subject", ag_render_str(id->subject));
-    json_object_set_new(user, "email", ag_render_str(id->email));
-    json_object_set_new(user, "first_name", ag_render_str(id->first_name));
-    json_object_set_new(user, "last_name", ag_render_str(id->last_name));
-    json_object_set_new(o, "user", user);
-    json_object_set_new(o, "idp_roles", ag_render_list(&id->idp_roles));
-    json_object_set_new(o, "airflow_roles", ag_render_list(&id->airflow_roles));
-    json_object_set_new(o, "allowed", json_boolean(id->allowed));
-    json_object_set_new(o, "decision", json_string(id->allowed ? "allow" : "deny"));
-    json_object_set_new(o, "deny_reason", ag_render_str(id->deny_reason));
+    ag_json *user = ag_json_new_object();
+    ag_json_set(user, "username", ag_render_str(id->username));
+    ag_json_set(user, "username_claim", ag_render_str(id->username_claim));
+    ag_json_set(user, "subject", ag_render_str(id->subject));
+    ag_json_set(user, "email", ag_render_str(id->email));
+    ag_json_set(user, "first_name", ag_render_str(id->first_name));
+    ag_json_set(user, "last_name", ag_render_str(id->last_name));
+    ag_json_set(o, "user", user);
+    ag_json_set(o, "idp_roles", ag_render_list(&id->idp_roles));
+    ag_json_set(o, "airflow_roles", ag_render_list(&id->airflow_roles));
+    ag_json_set(o, "allowed", ag_json_new_bool(id->allowed));
+    ag_json_set(o, "decision", ag_json_new_str(id->allowed ? "allow" : "deny"));
+    ag_json_set(o, "deny_reason", ag_render_str(id->deny_reason));
     if (flags & AG_ROLEMAP_JSON_EXPLAIN) {
-        json_t *ex = json_array();
+        ag_json *ex = ag_json_new_array();
         for (size_t i = 0; i < id->n_explain; i++)
-            json_array_append_new(ex, ag_render_step(&id->explain[i]));
-        json_object_set_new(o, "explain", ex);
+            ag_json_append(ex, ag_render_step(&id->explain[i]));
+        ag_json_set(o, "explain", ex);
     }
     return o;
 }

@@ -3,10 +3,9 @@
 #ifndef AG_ROLEMAP_RENDER_H
 #define AG_ROLEMAP_RENDER_H
 
-#include <jansson.h>
-
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "rolemap/rolemap.h"
 
 struct ag_arena;
@@ -17,9 +16,9 @@ enum {
 
 /** The identity as a JSON object (schema in docs/rolemap.md): user, idp_roles, airflow_roles,
  * allowed, decision, deny_reason and, with AG_ROLEMAP_JSON_EXPLAIN, explain. The object is owned
- * by the arena (decref'd when it is freed); json_object_set on it takes an extra reference. */
-json_t *ag_rolemap_identity_to_json(struct ag_arena *a, const struct ag_identity *id,
-                                    unsigned flags);
+ * by the arena (decref'd when it is freed); ag_json_set_ref on it takes an extra reference. */
+ag_json *ag_rolemap_identity_to_json(struct ag_arena *a, const struct ag_identity *id,
+                                     unsigned flags);
 
 /** Appends the aligned human summary (User, Email, Name, IdP roles, Airflow roles, Decision,
  * Why) to b. Characters that could disguise text on a terminal (bidi overrides, zero-width

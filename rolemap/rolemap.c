@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "rolemap/json_type.h"
+#include "core/json.h"
 #include "rolemap/strset.h"
 
 const char *const ag_rolemap_builtin_roles[5] = {"Admin", "Op", "User", "Viewer", "Public"};
@@ -227,18 +227,18 @@ static struct ag_rolemap_step *ag_apply_step(struct ag_apply *ap, enum ag_rolema
 
 /* Reads an optional string claim. Absent or JSON null gives NULL; other non-strings and strings
  * with NUL/control characters or beyond AG_ROLEMAP_MAX_CLAIM_LEN are bad input. */
-static enum ag_rc ag_apply_string_claim(struct ag_apply *ap, const json_t *claims, const char *name,
-                                        const char **out, struct ag_err *err)
+static enum ag_rc ag_apply_string_claim(struct ag_apply *ap, const ag_json *claims,
+                                        const char *name, const char **out, struct ag_err *err)
 {
     *out = NULL;
-    const json_t *v = json_object_get(claims, name);
-    if (!v || json_is_null(v))
+    const ag_json *v = ag_json_get(claims, name);
+    if (!v || ag_json_is_null(v))
         return AG_OK;
-    if (!json_is_string(v))
+    if (!ag_json_is_string(v))
         return ag_err_set(err, AG_EPARSE, "claim '%s' is %s, expected a string", name,
-                          ag_rolemap_json_type_name(v));
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
+                          ag_json_type_name(v));
+    const char *s = ag_json_str(v);
+    size_t len = ag_json_str_len(v);
     if (len > AG_ROLEMAP_MAX_CLAIM_LEN)
         return ag_err_set(err, AG_EINVAL, "claim '%s' is %zu bytes long (limit %d)", name, len,
                           AG_ROLEMAP_MAX_CLAIM_LEN);
@@ -251,7 +251,7 @@ static enum ag_rc ag_apply_string_claim(struct ag_apply *ap, const json_t *claim
     return AG_OK;
 }
 
-static enum ag_rc ag_apply_user(struct ag_apply *ap, const json_t *claims, struct ag_err *err)
+static enum ag_rc ag_apply_user(struct ag_apply *ap, const ag_json *claims, struct ag_err *err)
 {
     struct ag_identity *id = ap->id;
     const char *pu = NULL;
@@ -290,15 +290,15 @@ static enum ag_rc ag_apply_user(struct ag_apply *ap, const json_t *claims, struc
 
 /* Validates one role value and adds it to idp_roles unless already there. */
 static enum ag_rc ag_apply_role_value(struct ag_apply *ap, const struct ag_rolemap_path *p,
-                                      const json_t *v, size_t index, struct ag_strlist *values,
+                                      const ag_json *v, size_t index, struct ag_strlist *values,
                                       struct ag_err *err)
 {
-    if (!json_is_string(v))
+    if (!ag_json_is_string(v))
         return ag_err_set(err, AG_EPARSE,
                           "claim path '%s': element %zu is %s, expected a role name (string)",
-                          p->text, index, ag_rolemap_json_type_name(v));
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
+                          p->text, index, ag_json_type_name(v));
+    const char *s = ag_json_str(v);
+    size_t len = ag_json_str_len(v);
     const char *why = ag_role_name_problem(s, len);
     if (why) {
         if (len > AG_ROLEMAP_MAX_NAME_LEN)
@@ -317,9 +317,9 @@ static enum ag_rc ag_apply_role_value(struct ag_apply *ap, const struct ag_rolem
 }
 
 static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_path *p,
-                                const json_t *claims, struct ag_err *err)
+                                const ag_json *claims, struct ag_err *err)
 {
-    const json_t *v = NULL;
+    const ag_json *v = NULL;
     enum ag_rolemap_lookup lk = ag_rolemap_path_lookup(p, claims, &v, err);
     if (lk == AG_ROLEMAP_BAD)
         return AG_EPARSE;
@@ -331,12 +331,12 @@ static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_pat
                 ag_arena_printf(ap->a, "%s: not in the token (no roles from this path)", p->text);
         return AG_OK;
     }
-    size_t n = json_is_array(v) ? json_array_size(v) : 1;
-    if (!json_is_array(v) && !json_is_string(v))
+    size_t n = ag_json_is_array(v) ? ag_json_array_size(v) : 1;
+    if (!ag_json_is_array(v) && !ag_json_is_string(v))
         return ag_err_set(err, AG_EPARSE,
                           "claim path '%s' holds %s; expected an array of role names (or a "
                           "single role name)",
-                          p->text, ag_rolemap_json_type_name(v));
+                          p->text, ag_json_type_name(v));
     if (n > AG_ROLEMAP_MAX_ROLES - ap->n_values)
         return ag_err_set(err, AG_EINVAL,
                           "too many roles: claim path '%s' brings the total to %zu values "
@@ -345,7 +345,7 @@ static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_pat
     ap->n_values += n;
     s->found = true;
     s->values.items = ag_arena_calloc(ap->a, n ? n : 1, sizeof(char *));
-    if (json_is_string(v)) {
+    if (ag_json_is_string(v)) {
         enum ag_rc rc = ag_apply_role_value(ap, p, v, 0, &s->values, err);
         if (rc != AG_OK)
             return rc;
@@ -354,7 +354,7 @@ static enum ag_rc ag_apply_path(struct ag_apply *ap, const struct ag_rolemap_pat
         return AG_OK;
     }
     for (size_t i = 0; i < n; i++) {
-        enum ag_rc rc = ag_apply_role_value(ap, p, json_array_get(v, i), i, &s->values, err);
+        enum ag_rc rc = ag_apply_role_value(ap, p, ag_json_at(v, i), i, &s->values, err);
         if (rc != AG_OK)
             return rc;
     }
@@ -406,15 +406,15 @@ static void ag_apply_order(struct ag_apply *ap, const struct ag_strlist *granted
 
 /* Upper bound of the role values the paths hold, capped at the limit (ag_apply_path reports
  * anything beyond it, and bad values, on the real pass). */
-static size_t ag_apply_count_values(const struct ag_rolemap *m, const json_t *claims)
+static size_t ag_apply_count_values(const struct ag_rolemap *m, const ag_json *claims)
 {
     size_t total = 0;
     for (size_t i = 0; i < m->n_paths; i++) {
-        const json_t *v = NULL;
+        const ag_json *v = NULL;
         struct ag_err ignored;
         if (ag_rolemap_path_lookup(m->paths[i], claims, &v, &ignored) != AG_ROLEMAP_FOUND)
             continue;
-        total += json_is_array(v) ? json_array_size(v) : 1;
+        total += ag_json_is_array(v) ? ag_json_array_size(v) : 1;
         if (total >= AG_ROLEMAP_MAX_ROLES)
             return AG_ROLEMAP_MAX_ROLES;
     }
@@ -422,12 +422,12 @@ static size_t ag_apply_count_values(const struct ag_rolemap *m, const json_t *cl
 }
 
 static enum ag_rc ag_rolemap_run(struct ag_arena *a, const struct ag_rolemap *m,
-                                 const json_t *claims, bool explain, struct ag_identity **out,
+                                 const ag_json *claims, bool explain, struct ag_identity **out,
                                  struct ag_err *err)
 {
-    if (!json_is_object(claims))
+    if (!ag_json_is_object(claims))
         return ag_err_set(err, AG_EPARSE, "claims are %s, not a JSON object",
-                          ag_rolemap_json_type_name(claims));
+                          ag_json_type_name(claims));
     struct ag_apply ap = {.a = a, .m = m, .quiet = !explain};
     ap.id = ag_arena_calloc(a, 1, sizeof(*ap.id));
     struct ag_identity *id = ap.id;
@@ -508,13 +508,13 @@ static enum ag_rc ag_rolemap_run(struct ag_arena *a, const struct ag_rolemap *m,
     return AG_OK;
 }
 
-enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
+enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const ag_json *claims,
                             struct ag_identity **out, struct ag_err *err)
 {
     return ag_rolemap_run(a, m, claims, true, out, err);
 }
 
-enum ag_rc ag_rolemap_decide(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
+enum ag_rc ag_rolemap_decide(struct ag_arena *a, const struct ag_rolemap *m, const ag_json *claims,
                              struct ag_identity **out, struct ag_err *err)
 {
     return ag_rolemap_run(a, m, claims, false, out, err);

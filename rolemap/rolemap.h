@@ -7,10 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <jansson.h>
-
 #include "conf/config.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "rolemap/path.h"
 
 struct ag_arena;
@@ -72,12 +71,12 @@ enum ag_rc ag_rolemap_compile(struct ag_arena *a, const struct ag_config *cfg,
 /** Maps verified claims to an identity allocated in a. A policy denial is AG_OK with
  * allowed == false; malformed claims (wrong types, limits, NUL or control characters) give
  * AG_EPARSE or AG_EINVAL with a message naming the claim, and *out is left untouched. */
-enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
+enum ag_rc ag_rolemap_apply(struct ag_arena *a, const struct ag_rolemap *m, const ag_json *claims,
                             struct ag_identity **out, struct ag_err *err) AG_WUR;
 
 /** The same decision as ag_rolemap_apply without the explanation (id->explain is empty, no
  * sentence is formatted): for the request path, where nobody reads it. */
-enum ag_rc ag_rolemap_decide(struct ag_arena *a, const struct ag_rolemap *m, const json_t *claims,
+enum ag_rc ag_rolemap_decide(struct ag_arena *a, const struct ag_rolemap *m, const ag_json *claims,
                              struct ag_identity **out, struct ag_err *err) AG_WUR;
 
 /** The claim paths the compiled map reads, as written (for display). */

@@ -5,18 +5,18 @@
 
 static void ag_discovery_json_cleanup(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
-static enum ag_rc ag_discovery_url(struct ag_arena *a, const json_t *doc, const char *name,
+static enum ag_rc ag_discovery_url(struct ag_arena *a, const ag_json *doc, const char *name,
                                    bool required, bool allow_http, const char **out,
                                    struct ag_err *err)
 {
-    const json_t *v = json_object_get(doc, name);
+    const ag_json *v = ag_json_get(doc, name);
     *out = NULL;
     if (!v)
         return required ? ag_err_set(err, AG_EPARSE, "discovery: missing \"%s\"", name) : AG_OK;
-    const char *s = json_string_value(v);
+    const char *s = ag_json_str(v);
     if (!s)
         return ag_err_set(err, AG_EPARSE, "discovery: \"%s\" is not a string", name);
     if (strncmp(s, "https://", 8) != 0 && !(allow_http && strncmp(s, "http://", 7) == 0))
@@ -28,14 +28,14 @@ static enum ag_rc ag_discovery_url(struct ag_arena *a, const json_t *doc, const 
 enum ag_rc ag_discovery_parse(struct ag_arena *a, const char *issuer, const char *json, size_t len,
                               struct ag_oidc_meta **out, struct ag_err *err)
 {
-    json_error_t jerr;
-    json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    struct ag_json_error jerr;
+    ag_json *doc = ag_json_parse(json, len, 0, &jerr);
     if (!doc)
         return ag_err_set(err, AG_EPARSE, "discovery document is not valid JSON: %s", jerr.text);
     ag_arena_cleanup_add(a, ag_discovery_json_cleanup, doc);
-    if (!json_is_object(doc))
+    if (!ag_json_is_object(doc))
         return ag_err_set(err, AG_EPARSE, "discovery document is not a JSON object");
-    const char *iss = json_string_value(json_object_get(doc, "issuer"));
+    const char *iss = ag_json_str(ag_json_get(doc, "issuer"));
     if (!iss)
         return ag_err_set(err, AG_EPARSE, "discovery: missing \"issuer\"");
     /* Exact match, byte for byte (a trailing slash matters): OIDC Discovery 4.3. */

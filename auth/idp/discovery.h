@@ -3,11 +3,10 @@
 #ifndef AG_AUTH_DISCOVERY_H
 #define AG_AUTH_DISCOVERY_H
 
-#include <jansson.h>
-
 #include "auth/idp/http_fetch.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/json.h"
 
 /** The provider metadata airgate uses. Strings live in the arena; absent optional endpoints are
  * NULL. doc is the whole document (arena-owned reference). */
@@ -19,7 +18,7 @@ struct ag_oidc_meta {
     const char *userinfo_endpoint;      /* optional */
     const char *end_session_endpoint;   /* optional */
     const char *introspection_endpoint; /* optional */
-    json_t *doc;
+    ag_json *doc;
 };
 
 /** Parses and checks a discovery document: JSON object without duplicate members, issuer equal

@@ -1,4 +1,4 @@
-/* The only libcurl user in auth/: a bounded HTTP(S) GET for discovery documents and key sets.
+/* The IdP-facing GET (discovery documents, key sets) on the one HTTP client (core/http_client.h).
  * TLS verification is always on; redirects are not followed; the body has a size cap. */
 #ifndef AG_AUTH_HTTP_FETCH_H
 #define AG_AUTH_HTTP_FETCH_H

@@ -1,16 +1,15 @@
 #include "auth/idp/oidc_client.h"
 
-#include <curl/curl.h>
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "auth/idp/http_fetch_int.h"
+#include "core/http_client.h"
 #include "core/b64url.h"
 #include "core/http_msg.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 static void ag_oidc_wipe_str(void *p)
@@ -89,24 +88,24 @@ void ag_oidc_refresh_request(struct ag_arena *a, const struct ag_config *cfg,
 
 static void ag_oidc_json_decref(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
-static const char *ag_oidc_json_str(struct ag_arena *a, json_t *o, const char *key)
+static const char *ag_oidc_json_str(struct ag_arena *a, ag_json *o, const char *key)
 {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
+    ag_json *v = ag_json_get(o, key);
+    if (!ag_json_is_string(v))
         return NULL;
-    return ag_oidc_secret_text(a, ag_arena_strndup(a, json_string_value(v), json_string_length(v)));
+    return ag_oidc_secret_text(a, ag_arena_strndup(a, ag_json_str(v), ag_json_str_len(v)));
 }
 
-static long long ag_oidc_json_int(json_t *o, const char *key)
+static long long ag_oidc_json_int(ag_json *o, const char *key)
 {
-    json_t *v = json_object_get(o, key);
-    if (json_is_integer(v))
-        return (long long)json_integer_value(v);
-    if (json_is_real(v))
-        return (long long)json_real_value(v);
+    ag_json *v = ag_json_get(o, key);
+    if (ag_json_is_integer(v))
+        return (long long)ag_json_int(v);
+    if (ag_json_is_real(v))
+        return (long long)ag_json_real(v);
     return 0;
 }
 
@@ -115,11 +114,11 @@ enum ag_rc ag_oidc_token_response_parse(struct ag_arena *a, long status, const c
                                         struct ag_err *err)
 {
     memset(out, 0, sizeof(*out));
-    json_error_t jerr;
-    json_t *o = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    struct ag_json_error jerr;
+    ag_json *o = body && len ? ag_json_parse(body, len, 0, &jerr) : NULL;
     if (o)
         ag_arena_cleanup_add(a, ag_oidc_json_decref, o);
-    if (o && !json_is_object(o))
+    if (o && !ag_json_is_object(o))
         o = NULL;
     if (status >= 500 || status == 0)
         return ag_err_set(err, AG_EUPSTREAM, "token endpoint answered HTTP %ld", status);
@@ -135,8 +134,8 @@ enum ag_rc ag_oidc_token_response_parse(struct ag_arena *a, long status, const c
     }
     if (!o)
         return ag_err_set(err, AG_EPARSE, "token endpoint answer is not a JSON object");
-    json_t *tt = json_object_get(o, "token_type");
-    if (tt && (!json_is_string(tt) || strcasecmp(json_string_value(tt), "bearer") != 0))
+    ag_json *tt = ag_json_get(o, "token_type");
+    if (tt && (!ag_json_is_string(tt) || strcasecmp(ag_json_str(tt), "bearer") != 0))
         return ag_err_set(err, AG_EPARSE, "token endpoint: token_type is not Bearer");
     out->access_token = ag_oidc_json_str(a, o, "access_token");
     out->id_token = ag_oidc_json_str(a, o, "id_token");
@@ -150,69 +149,42 @@ enum ag_rc ag_oidc_token_response_parse(struct ag_arena *a, long status, const c
     return AG_OK;
 }
 
-struct ag_oidc_sink {
-    struct ag_buf *out;
-    bool too_big;
-};
-
-static size_t ag_oidc_write(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct ag_oidc_sink *s = userp;
-    size_t n = size * nmemb;
-    if (s->out->len + n > AG_OIDC_TOKEN_MAX_BYTES || ag_buf_append(s->out, data, n) != AG_OK) {
-        s->too_big = true;
-        return 0;
-    }
-    return n;
-}
-
 enum ag_rc ag_oidc_http_post(const char *url, const char *authorization, const char *body,
                              const struct ag_http_fetch_opts *opts, struct ag_buf *out,
                              long *status, struct ag_err *err)
 {
     *status = 0;
-    if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
+    if (!url || (strncasecmp(url, "https://", 8) != 0 && strncasecmp(url, "http://", 7) != 0))
         return ag_err_set(err, AG_EINVAL, "token endpoint must be an http(s) URL");
-    if (ag_http_fetch_global_init() != AG_OK)
-        return ag_err_set(err, AG_EUPSTREAM, "curl_global_init failed");
-    struct ag_http_fetch_opts o = opts ? *opts : (struct ag_http_fetch_opts){0};
-    CURL *c = curl_easy_init();
-    if (!c)
-        return ag_err_set(err, AG_EUPSTREAM, "curl_easy_init failed");
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded");
+    struct ag_http_client_opts co = {.max_bytes = AG_OIDC_TOKEN_MAX_BYTES};
+    if (opts) {
+        co.ca_file = opts->ca_file;
+        co.connect_timeout_ms = opts->connect_timeout_ms;
+        co.timeout_ms = opts->timeout_ms;
+    }
     char *authz_line = NULL;
     if (authorization) {
-        size_t n = strlen(authorization) + 32;
+        size_t n = strlen(authorization) + sizeof("Authorization: ");
         authz_line = malloc(n);
         if (!authz_line)
             abort();
         snprintf(authz_line, n, "Authorization: %s", authorization);
-        h = curl_slist_append(h, authz_line);
     }
-    struct ag_oidc_sink sink = {.out = out};
-    char cerr[CURL_ERROR_SIZE] = "";
-    ag_http_fetch_easy_setup(c, url, &o, cerr);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ag_oidc_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    CURLcode cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(h);
+    const char *headers[] = {"Accept: application/json",
+                             "Content-Type: application/x-www-form-urlencoded", authz_line, NULL};
+    struct ag_http_call call = {.url = url, .post_body = body, .headers = headers};
+    struct ag_err why = {0};
+    enum ag_rc rc = ag_http_client_call(NULL, &call, &co, status, out, &why);
     if (authz_line) {
         ag_secret_wipe(authz_line, strlen(authz_line));
         free(authz_line);
     }
-    if (sink.too_big)
+    if (rc == AG_ENOMEM)
         return ag_err_set(err, AG_ENOMEM, "token endpoint answer larger than %d bytes",
                           AG_OIDC_TOKEN_MAX_BYTES);
-    if (cc == CURLE_OPERATION_TIMEDOUT)
+    if (rc == AG_ETIMEOUT)
         return ag_err_set(err, AG_ETIMEOUT, "token endpoint timed out");
-    if (cc != CURLE_OK)
-        return ag_err_set(err, AG_EUPSTREAM, "token endpoint: %s",
-                          cerr[0] ? cerr : curl_easy_strerror(cc));
+    if (rc != AG_OK)
+        return ag_err_set(err, rc, "token endpoint: %s", why.msg);
     return AG_OK;
 }

@@ -1,6 +1,7 @@
 /* The token endpoint (RFC 6749 sections 4.1.3 and 6): request bodies for the authorization-code
  * and refresh grants with client_secret_basic or client_secret_post, the parse of the answer,
- * and the one HTTP POST (libcurl) that carries them. Building and parsing are pure. */
+ * and the one HTTP POST (on core/http_client.h) that carries them. Building and parsing are pure.
+ */
 #ifndef AG_AUTH_OIDC_CLIENT_H
 #define AG_AUTH_OIDC_CLIENT_H
 

@@ -5,11 +5,11 @@
 #ifndef AG_AUTH_JWK_H
 #define AG_AUTH_JWK_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/json.h"
 
 struct evp_pkey_st; /* OpenSSL's EVP_PKEY, kept out of this header */
 
@@ -73,7 +73,7 @@ struct ag_jwk {
 /** Builds *out from one JWK object. AG_EINVAL with a reason ("use is enc", "RSA key of 1024 bits
  * is too small", ...) when the key must be skipped, AG_EPARSE when its members are malformed.
  * On success the caller releases it with ag_jwk_clear. */
-enum ag_rc ag_jwk_from_json(const json_t *jwk, struct ag_jwk *out, struct ag_err *err) AG_WUR;
+enum ag_rc ag_jwk_from_json(const ag_json *jwk, struct ag_jwk *out, struct ag_err *err) AG_WUR;
 
 /** Frees what ag_jwk_from_json allocated (wiping secrets) and zeroes the struct. */
 void ag_jwk_clear(struct ag_jwk *k);

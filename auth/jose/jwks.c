@@ -73,19 +73,19 @@ enum ag_rc ag_jwks_parse(const char *json, size_t len, struct ag_keyset **out, s
     if (len > AG_JWKS_MAX_BYTES)
         return ag_err_set(err, AG_EPARSE, "key set is %zu bytes, over the %u-byte limit", len,
                           AG_JWKS_MAX_BYTES);
-    json_error_t jerr;
-    json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    struct ag_json_error jerr;
+    ag_json *doc = ag_json_parse(json, len, 0, &jerr);
     if (!doc)
         return ag_err_set(err, AG_EPARSE, "key set is not valid JSON: %s (line %d)", jerr.text,
                           jerr.line);
     enum ag_rc rc = AG_OK;
     struct ag_keyset *ks = NULL;
-    const json_t *keys = json_object_get(doc, "keys");
-    if (!json_is_object(doc) || !json_is_array(keys)) {
+    const ag_json *keys = ag_json_get(doc, "keys");
+    if (!ag_json_is_object(doc) || !ag_json_is_array(keys)) {
         rc = ag_err_set(err, AG_EPARSE, "key set has no \"keys\" array");
         goto out;
     }
-    size_t total = json_array_size(keys);
+    size_t total = ag_json_array_size(keys);
     if (total > AG_JWKS_MAX_KEYS) {
         rc = ag_err_set(err, AG_EPARSE, "key set has %zu keys, over the limit of %u", total,
                         AG_JWKS_MAX_KEYS);
@@ -99,15 +99,15 @@ enum ag_rc ag_jwks_parse(const char *json, size_t len, struct ag_keyset **out, s
     /* Two signing keys with one kid make the choice ambiguous, even when one of them is unusable
      * (RFC 7517 4.5 only tolerates it for keys of different purpose). */
     for (size_t i = 0; i < total; i++) {
-        const json_t *ki = json_array_get(keys, i);
-        const char *kid = json_string_value(json_object_get(ki, "kid"));
-        const char *use = json_string_value(json_object_get(ki, "use"));
+        const ag_json *ki = ag_json_at(keys, i);
+        const char *kid = ag_json_str(ag_json_get(ki, "kid"));
+        const char *use = ag_json_str(ag_json_get(ki, "use"));
         if (!kid || (use && strcmp(use, "sig") != 0))
             continue;
         for (size_t j = i + 1; j < total; j++) {
-            const json_t *kj = json_array_get(keys, j);
-            const char *kid2 = json_string_value(json_object_get(kj, "kid"));
-            const char *use2 = json_string_value(json_object_get(kj, "use"));
+            const ag_json *kj = ag_json_at(keys, j);
+            const char *kid2 = ag_json_str(ag_json_get(kj, "kid"));
+            const char *use2 = ag_json_str(ag_json_get(kj, "use"));
             if (kid2 && strcmp(kid, kid2) == 0 && (!use2 || strcmp(use2, "sig") == 0)) {
                 rc = ag_err_set(err, AG_EINVAL, "key set has two signing keys with kid=%.64s", kid);
                 goto out;
@@ -118,7 +118,7 @@ enum ag_rc ag_jwks_parse(const char *json, size_t len, struct ag_keyset **out, s
     for (size_t i = 0; i < total; i++) {
         struct ag_err kerr;
         struct ag_jwk k;
-        if (ag_jwk_from_json(json_array_get(keys, i), &k, &kerr) != AG_OK) {
+        if (ag_jwk_from_json(ag_json_at(keys, i), &k, &kerr) != AG_OK) {
             ks->skipped++;
             ag_log(AG_LOG_WARN, NULL, "jwks: skipping key %zu: %s", i, kerr.msg);
             continue;
@@ -149,7 +149,7 @@ enum ag_rc ag_jwks_parse(const char *json, size_t len, struct ag_keyset **out, s
 out:
     if (ks)
         ag_jwks_free(ks);
-    json_decref(doc);
+    ag_json_decref(doc);
     return rc;
 }
 

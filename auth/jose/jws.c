@@ -49,30 +49,30 @@ static int ag_jws_hash_index(enum ag_jws_alg alg)
 
 static void ag_jws_json_cleanup(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
 /* Header parameters we understand; a `crit` naming anything else must reject (RFC 7515 4.1.11).
  * b64 (RFC 7797) is understood only so that b64:false can be refused. */
-static enum ag_rc ag_jws_check_header(const json_t *h, struct ag_err *err)
+static enum ag_rc ag_jws_check_header(const ag_json *h, struct ag_err *err)
 {
-    const json_t *crit = json_object_get(h, "crit");
+    const ag_json *crit = ag_json_get(h, "crit");
     if (crit) {
-        if (!json_is_array(crit) || json_array_size(crit) == 0)
+        if (!ag_json_is_array(crit) || ag_json_array_size(crit) == 0)
             return ag_err_set(err, AG_EPARSE, "header \"crit\" must be a non-empty array");
         size_t i;
-        const json_t *v;
-        json_array_foreach(crit, i, v)
+        const ag_json *v;
+        AG_JSON_ARRAY_FOREACH(crit, i, v)
         {
-            if (!json_is_string(v))
+            if (!ag_json_is_string(v))
                 return ag_err_set(err, AG_EPARSE, "header \"crit\" has a non-string member");
             return ag_err_set(err, AG_EPARSE,
                               "header \"crit\" names extension \"%.40s\", which is not supported",
-                              json_string_value(v));
+                              ag_json_str(v));
         }
     }
-    const json_t *b64 = json_object_get(h, "b64");
-    if (b64 && !json_is_true(b64))
+    const ag_json *b64 = ag_json_get(h, "b64");
+    if (b64 && !ag_json_is_true(b64))
         return ag_err_set(err, AG_EPARSE, "header \"b64\" other than true is not supported");
     return AG_OK;
 }
@@ -102,24 +102,24 @@ enum ag_rc ag_jws_parse(struct ag_arena *a, const char *token, size_t len, size_
     size_t hdr_len, payload_len, sig_len;
     if (ag_b64url_decode_arena(a, token, hl, &hdr, &hdr_len, &e) != AG_OK)
         return ag_err_set(err, AG_EPARSE, "token header: %s", e.msg);
-    json_error_t jerr;
-    json_t *h = json_loadb((const char *)hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
+    struct ag_json_error jerr;
+    ag_json *h = ag_json_parse((const char *)hdr, hdr_len, 0, &jerr);
     if (!h)
         return ag_err_set(err, AG_EPARSE, "token header is not valid JSON: %s", jerr.text);
     ag_arena_cleanup_add(a, ag_jws_json_cleanup, h);
-    if (!json_is_object(h))
+    if (!ag_json_is_object(h))
         return ag_err_set(err, AG_EPARSE, "token header is not a JSON object");
-    const json_t *algv = json_object_get(h, "alg");
-    if (!json_is_string(algv))
+    const ag_json *algv = ag_json_get(h, "alg");
+    if (!ag_json_is_string(algv))
         return ag_err_set(err, AG_EPARSE, "token header has no \"alg\" string");
-    const char *alg_name = json_string_value(algv);
+    const char *alg_name = ag_json_str(algv);
     if (strcmp(alg_name, "none") == 0 || alg_name[0] == '\0')
         return ag_err_set(err, AG_ECRYPTO, "alg \"none\" is never accepted");
     enum ag_jws_alg alg;
     if (ag_jws_alg_from_name(alg_name, &alg, NULL) != AG_OK)
         return ag_err_set(err, AG_ECRYPTO, "unsupported alg \"%.40s\"", alg_name);
-    const json_t *kidv = json_object_get(h, "kid");
-    if (kidv && !json_is_string(kidv))
+    const ag_json *kidv = ag_json_get(h, "kid");
+    if (kidv && !ag_json_is_string(kidv))
         return ag_err_set(err, AG_EPARSE, "token header \"kid\" is not a string");
     enum ag_rc rc = ag_jws_check_header(h, err);
     if (rc != AG_OK)
@@ -134,7 +134,7 @@ enum ag_rc ag_jws_parse(struct ag_arena *a, const char *token, size_t len, size_
     struct ag_jws *j = ag_arena_calloc(a, 1, sizeof(*j));
     j->alg = alg;
     j->alg_name = ag_jws_alg_name((unsigned)alg);
-    j->kid = kidv ? json_string_value(kidv) : NULL;
+    j->kid = kidv ? ag_json_str(kidv) : NULL;
     j->header = h;
     j->payload = payload;
     j->payload_len = payload_len;

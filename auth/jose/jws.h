@@ -3,7 +3,6 @@
 #ifndef AG_AUTH_JWS_H
 #define AG_AUTH_JWS_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +10,7 @@
 #include "auth/jose/jwks.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/json.h"
 
 /** Largest token accepted when the caller gives no limit (Keycloak tokens with many roles can
  * reach tens of KiB). */
@@ -21,7 +21,7 @@ struct ag_jws {
     enum ag_jws_alg alg;
     const char *alg_name;
     const char *kid;        /* NULL when the header has none */
-    json_t *header;         /* owned by the arena (cleanup registered) */
+    ag_json *header;        /* owned by the arena (cleanup registered) */
     const uint8_t *payload; /* decoded, NUL-terminated (not counted in payload_len) */
     size_t payload_len;
     const char *signing_input; /* points into the caller's token: header "." payload */

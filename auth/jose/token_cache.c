@@ -16,8 +16,8 @@ struct ag_tc_entry {
     uint64_t generation;
     enum ag_jws_alg alg;
     char *kid;
-    json_t *header;
-    json_t *claims;
+    ag_json *header;
+    ag_json *claims;
     uint8_t *payload;
     size_t payload_len;
 };
@@ -56,8 +56,8 @@ static size_t ag_tc_bucket(const struct ag_token_cache *tc, const unsigned char 
 
 static void ag_tc_entry_free(struct ag_tc_entry *e)
 {
-    json_decref(e->header);
-    json_decref(e->claims);
+    ag_json_decref(e->header);
+    ag_json_decref(e->claims);
     free(e->kid);
     free(e->payload);
     free(e);
@@ -112,7 +112,7 @@ static struct ag_tc_entry *ag_tc_find(struct ag_token_cache *tc, const unsigned 
 
 static void ag_tc_json_cleanup(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
 bool ag_token_cache_get(struct ag_token_cache *tc, struct ag_arena *a, const char *token,
@@ -141,15 +141,15 @@ bool ag_token_cache_get(struct ag_token_cache *tc, struct ag_arena *a, const cha
     j->payload = ag_arena_memdup(a, e->payload, e->payload_len + 1);
     j->payload_len = e->payload_len;
     /* Shared, read-only: jansson's reference counts are atomic. */
-    j->header = json_incref(e->header);
-    j->claims = json_incref(e->claims);
+    j->header = ag_json_incref(e->header);
+    j->claims = ag_json_incref(e->claims);
     pthread_mutex_unlock(&tc->mu);
     if (j->header)
         ag_arena_cleanup_add(a, ag_tc_json_cleanup, j->header);
     if (j->claims) {
         ag_arena_cleanup_add(a, ag_tc_json_cleanup, j->claims);
-        j->sub = json_string_value(json_object_get(j->claims, "sub"));
-        j->iss = json_string_value(json_object_get(j->claims, "iss"));
+        j->sub = ag_json_str(ag_json_get(j->claims, "sub"));
+        j->iss = ag_json_str(ag_json_get(j->claims, "iss"));
     }
     *out = j;
     return true;
@@ -168,8 +168,8 @@ void ag_token_cache_put(struct ag_token_cache *tc, const char *token, size_t len
     e->generation = generation;
     e->alg = jwt->alg;
     e->kid = jwt->kid ? strdup(jwt->kid) : NULL;
-    e->header = json_incref(jwt->header);
-    e->claims = json_incref(jwt->claims);
+    e->header = ag_json_incref(jwt->header);
+    e->claims = ag_json_incref(jwt->claims);
     e->payload = malloc(jwt->payload_len + 1);
     if (!e->payload || (jwt->kid && !e->kid))
         abort();

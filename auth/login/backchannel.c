@@ -1,21 +1,21 @@
 /* OIDC Back-Channel Logout 1.0: the IdP POSTs a logout_token (a JWT signed like an ID token)
  * when a user's IdP session ends; every airgate session of that sid (or sub) ends, on every
  * replica when shared state is configured. */
-#include <jansson.h>
 #include <string.h>
 #include <strings.h>
 
 #include "auth/login/login_int.h"
 #include "auth/login/pages.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #define AG_BCL_EVENT "http://schemas.openid.net/event/backchannel-logout"
 #define AG_BCL_JTI_TTL_S 3600 /* a jti is remembered this long (Keycloak's tokens live minutes) */
 
-static const char *ag_bcl_str(const json_t *c, const char *k)
+static const char *ag_bcl_str(const ag_json *c, const char *k)
 {
-    const json_t *v = json_object_get(c, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
+    const ag_json *v = ag_json_get(c, k);
+    return ag_json_is_string(v) ? ag_json_str(v) : NULL;
 }
 
 static void ag_bcl_error(struct ag_arena *a, struct ag_http_response *resp, const char *why)
@@ -28,17 +28,17 @@ static void ag_bcl_error(struct ag_arena *a, struct ag_http_response *resp, cons
 }
 
 /* The checks beyond signature, iss, aud and exp (spec section 2.6). */
-static const char *ag_bcl_check_claims(const struct ag_login *l, const json_t *c, long long now)
+static const char *ag_bcl_check_claims(const struct ag_login *l, const ag_json *c, long long now)
 {
-    const json_t *events = json_object_get(c, "events");
-    if (!json_is_object(events) || !json_is_object(json_object_get(events, AG_BCL_EVENT)))
+    const ag_json *events = ag_json_get(c, "events");
+    if (!ag_json_is_object(events) || !ag_json_is_object(ag_json_get(events, AG_BCL_EVENT)))
         return "logout_token has no back-channel logout event";
-    if (json_object_get(c, "nonce"))
+    if (ag_json_get(c, "nonce"))
         return "logout_token must not carry a nonce";
-    const json_t *iat = json_object_get(c, "iat");
-    if (!json_is_integer(iat) && !json_is_real(iat))
+    const ag_json *iat = ag_json_get(c, "iat");
+    if (!ag_json_is_integer(iat) && !ag_json_is_real(iat))
         return "logout_token has no iat";
-    if (json_number_value(iat) > (double)(now + l->cfg->oidc.leeway_s))
+    if (ag_json_number(iat) > (double)(now + l->cfg->oidc.leeway_s))
         return "logout_token issued in the future";
     if (!ag_bcl_str(c, "jti"))
         return "logout_token has no jti";

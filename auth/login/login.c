@@ -139,8 +139,13 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
         ag_login_free(l);
         return rc;
     }
-    unsigned algs = 0;
+    unsigned algs = 0, enc_algs = 0;
     rc = ag_jws_algs_from_names(cfg->oidc.allowed_algs.items, cfg->oidc.allowed_algs.n, &algs, err);
+    if (rc == AG_OK)
+        rc = ag_jwe_algs_from_names(cfg->oidc.allowed_enc_algs.items, cfg->oidc.allowed_enc_algs.n,
+                                    &enc_algs, err);
+    if (rc == AG_OK)
+        rc = ag_jwe_keys_new(&cfg->oidc.decryption_key, enc_algs, &l->dec, err);
     if (rc != AG_OK) {
         ag_login_free(l);
         return rc;
@@ -169,10 +174,16 @@ void ag_login_set_state(struct ag_login *l, struct ag_state *st)
     l->state = st ? st : l->own_state;
 }
 
+const struct ag_jwe_keys *ag_login_jwe_keys(const struct ag_login *l)
+{
+    return l->dec;
+}
+
 void ag_login_free(struct ag_login *l)
 {
     if (!l)
         return;
+    ag_jwe_keys_free(l->dec);
     ag_state_free(l->own_state);
     for (size_t i = 0; i < AG_REFRESH_SLOTS; i++) {
         if (l->slots[i].session) {
@@ -424,13 +435,13 @@ static void ag_login_userinfo(struct ag_login *l, struct ag_arena *a,
         return;
     }
     const struct ag_session *s = r.session;
-    json_t *o = ag_rolemap_identity_to_json(a, r.id, 0);
+    ag_json *o = ag_rolemap_identity_to_json(a, r.id, 0);
     if (s) {
-        json_object_set_new(o, "session_expires_at",
-                            json_integer(s->created_at + l->session_ctx.lifetime_s));
-        json_object_set_new(o, "access_expires_at", json_integer(s->access_expires_at));
+        ag_json_set(o, "session_expires_at",
+                    ag_json_new_int(s->created_at + l->session_ctx.lifetime_s));
+        ag_json_set(o, "access_expires_at", ag_json_new_int(s->access_expires_at));
     }
-    char *txt = json_dumps(o, JSON_COMPACT);
+    char *txt = ag_json_dump(o, AG_JSON_COMPACT);
     if (!txt)
         abort();
     ag_http_response_set(a, resp, 200, "application/json", txt, strlen(txt));

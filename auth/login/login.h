@@ -22,6 +22,7 @@
 #include "core/http_msg.h"
 #include "rolemap/rolemap.h"
 
+struct ag_jwe_keys;
 struct ag_keycache;
 struct ag_login;
 struct ag_session;
@@ -36,6 +37,9 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
 /** Shares st (borrowed: must outlive l) for revocations, single-use login state and the
  * cross-replica refresh; without it, l keeps them within this process. */
 void ag_login_set_state(struct ag_login *l, struct ag_state *st);
+
+/** Our JWE decryption keys (oidc.decryption_key), NULL when none is configured; owned by l. */
+const struct ag_jwe_keys *ag_login_jwe_keys(const struct ag_login *l);
 
 /** Frees (wiping keys and cached refresh results). NULL is a no-op. */
 void ag_login_free(struct ag_login *l);

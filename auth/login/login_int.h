@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "auth/idp/discovery.h"
+#include "auth/jose/jwe.h"
 #include "auth/jose/jwt.h"
 #include "auth/login/login.h"
 #include "auth/login/session.h"
@@ -50,6 +51,7 @@ struct ag_login {
     struct ag_state *own_state; /* this process only, until ag_login_set_state */
     struct ag_seal_ctx session_ctx, state_ctx;
     struct ag_jwt_policy access_policy, id_policy;
+    struct ag_jwe_keys *dec; /* oidc.decryption_key: encrypted ID tokens; NULL: JWE refused */
     struct ag_login_hooks hooks;
     struct ag_strlist granting; /* IdP roles of roles.map, for the 403 page */
     struct ag_arena *arena;

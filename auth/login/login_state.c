@@ -1,6 +1,5 @@
 #include "auth/login/login_state.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,11 +7,12 @@
 
 #include "auth/login/redirect.h"
 #include "core/b64url.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 static void ag_login_state_json_decref(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
 static enum ag_rc ag_login_state_rand(struct ag_arena *a, const char **out, struct ag_err *err)
@@ -77,13 +77,16 @@ const char *ag_login_state_cookie_name(struct ag_arena *a, const struct ag_seal_
 
 static char *ag_login_state_serialize(const struct ag_login_state *st)
 {
-    json_t *o =
-        json_pack("{s:s, s:s, s:s, s:s, s:I}", "s", st->state, "n", st->nonce, "v", st->verifier,
-                  "rd", st->rd ? st->rd : "/", "c", (json_int_t)st->created_at);
-    if (!o)
+    ag_json *o = ag_json_new_object();
+    /* every member is ASCII we made (rd is sanitised): a failure is a bug */
+    if (ag_json_set(o, "s", ag_json_new_str(st->state)) != 0 ||
+        ag_json_set(o, "n", ag_json_new_str(st->nonce)) != 0 ||
+        ag_json_set(o, "v", ag_json_new_str(st->verifier)) != 0 ||
+        ag_json_set(o, "rd", ag_json_new_str(st->rd ? st->rd : "/")) != 0 ||
+        ag_json_set(o, "c", ag_json_new_int(st->created_at)) != 0)
         abort();
-    char *txt = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    char *txt = ag_json_dump(o, AG_JSON_COMPACT);
+    ag_json_decref(o);
     if (!txt)
         abort();
     return txt;
@@ -92,16 +95,17 @@ static char *ag_login_state_serialize(const struct ag_login_state *st)
 static enum ag_rc ag_login_state_parse(struct ag_arena *a, const uint8_t *pt, size_t len,
                                        struct ag_login_state **out, struct ag_err *err)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)pt, len, JSON_REJECT_DUPLICATES, &jerr);
+    struct ag_json_error jerr;
+    ag_json *o = ag_json_parse((const char *)pt, len, 0, &jerr);
     if (!o)
         return ag_err_set(err, AG_EPARSE, "login state: invalid JSON");
     ag_arena_cleanup_add(a, ag_login_state_json_decref, o);
-    const char *s = NULL, *n = NULL, *v = NULL, *rd = NULL;
-    json_int_t c = 0;
-    if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:I}", "s", &s, "n", &n, "v", &v, "rd", &rd, "c",
-                    &c) != 0)
+    const char *s = ag_json_str(ag_json_get(o, "s")), *n = ag_json_str(ag_json_get(o, "n"));
+    const char *v = ag_json_str(ag_json_get(o, "v")), *rd = ag_json_str(ag_json_get(o, "rd"));
+    const ag_json *cj = ag_json_get(o, "c");
+    if (!ag_json_is_object(o) || !s || !n || !v || !rd || !ag_json_is_integer(cj))
         return ag_err_set(err, AG_EPARSE, "login state: missing members");
+    long long c = ag_json_int(cj);
     struct ag_login_state *st = ag_arena_calloc(a, 1, sizeof(*st));
     st->state = ag_arena_strdup(a, s);
     st->nonce = ag_arena_strdup(a, n);

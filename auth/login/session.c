@@ -1,6 +1,5 @@
 #include "auth/login/session.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +7,14 @@
 #include "auth/login/session_int.h"
 #include "core/b64url.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/secret.h"
 
 #define AG_SESSION_JSON_VERSION 1
 
 static void ag_session_json_decref(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
 static void ag_session_str_wipe(void *p)
@@ -24,26 +24,26 @@ static void ag_session_str_wipe(void *p)
     free(s);
 }
 
-static void ag_session_set_str(json_t *o, const char *key, const char *v)
+static void ag_session_set_str(ag_json *o, const char *key, const char *v)
 {
     if (v)
-        json_object_set_new(o, key, json_string(v));
+        ag_json_set(o, key, ag_json_new_str(v));
 }
 
-static json_t *ag_session_list_json(const struct ag_strlist *l)
+static ag_json *ag_session_list_json(const struct ag_strlist *l)
 {
-    json_t *arr = json_array();
+    ag_json *arr = ag_json_new_array();
     for (size_t i = 0; i < l->n; i++) {
         if (l->items[i])
-            json_array_append_new(arr, json_string(l->items[i]));
+            ag_json_append(arr, ag_json_new_str(l->items[i]));
     }
     return arr;
 }
 
 char *ag_session_serialize(struct ag_arena *a, const struct ag_session *s)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "v", json_integer(AG_SESSION_JSON_VERSION));
+    ag_json *o = ag_json_new_object();
+    ag_json_set(o, "v", ag_json_new_int(AG_SESSION_JSON_VERSION));
     ag_session_set_str(o, "id", s->session_id);
     ag_session_set_str(o, "sid", s->sid);
     ag_session_set_str(o, "iss", s->issuer);
@@ -52,17 +52,17 @@ char *ag_session_serialize(struct ag_arena *a, const struct ag_session *s)
     ag_session_set_str(o, "email", s->email);
     ag_session_set_str(o, "fn", s->first_name);
     ag_session_set_str(o, "ln", s->last_name);
-    json_object_set_new(o, "idp", ag_session_list_json(&s->idp_roles));
-    json_object_set_new(o, "roles", ag_session_list_json(&s->airflow_roles));
-    json_object_set_new(o, "ok", json_boolean(s->allowed));
+    ag_json_set(o, "idp", ag_session_list_json(&s->idp_roles));
+    ag_json_set(o, "roles", ag_session_list_json(&s->airflow_roles));
+    ag_json_set(o, "ok", ag_json_new_bool(s->allowed));
     ag_session_set_str(o, "idt", s->id_token);
     ag_session_set_str(o, "rt", s->refresh_token);
-    json_object_set_new(o, "aexp", json_integer(s->access_expires_at));
-    json_object_set_new(o, "rexp", json_integer(s->refresh_expires_at));
-    json_object_set_new(o, "c", json_integer(s->created_at));
-    json_object_set_new(o, "seen", json_integer(s->last_seen));
-    char *txt = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    ag_json_set(o, "aexp", ag_json_new_int(s->access_expires_at));
+    ag_json_set(o, "rexp", ag_json_new_int(s->refresh_expires_at));
+    ag_json_set(o, "c", ag_json_new_int(s->created_at));
+    ag_json_set(o, "seen", ag_json_new_int(s->last_seen));
+    char *txt = ag_json_dump(o, AG_JSON_COMPACT);
+    ag_json_decref(o);
     if (!txt)
         abort(); /* allocation failure: see style guide */
     /* The text holds tokens: wipe it when the arena goes. */
@@ -70,65 +70,66 @@ char *ag_session_serialize(struct ag_arena *a, const struct ag_session *s)
     return txt;
 }
 
-static enum ag_rc ag_session_get_str(struct ag_arena *a, json_t *o, const char *key,
+static enum ag_rc ag_session_get_str(struct ag_arena *a, ag_json *o, const char *key,
                                      const char **out, struct ag_err *err)
 {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) {
+    ag_json *v = ag_json_get(o, key);
+    if (!v || ag_json_is_null(v)) {
         *out = NULL;
         return AG_OK;
     }
-    if (!json_is_string(v))
+    if (!ag_json_is_string(v))
         return ag_err_set(err, AG_EPARSE, "session: %s is not a string", key);
-    *out = ag_arena_strndup(a, json_string_value(v), json_string_length(v));
+    *out = ag_arena_strndup(a, ag_json_str(v), ag_json_str_len(v));
     return AG_OK;
 }
 
-static enum ag_rc ag_session_get_list(struct ag_arena *a, json_t *o, const char *key,
+static enum ag_rc ag_session_get_list(struct ag_arena *a, ag_json *o, const char *key,
                                       struct ag_strlist *out, struct ag_err *err)
 {
-    json_t *v = json_object_get(o, key);
+    ag_json *v = ag_json_get(o, key);
     memset(out, 0, sizeof(*out));
     if (!v)
         return AG_OK;
-    if (!json_is_array(v))
+    if (!ag_json_is_array(v))
         return ag_err_set(err, AG_EPARSE, "session: %s is not an array", key);
-    size_t n = json_array_size(v);
+    size_t n = ag_json_array_size(v);
     out->items = ag_arena_calloc(a, n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(v, i);
-        if (!json_is_string(e))
+        ag_json *e = ag_json_at(v, i);
+        if (!ag_json_is_string(e))
             return ag_err_set(err, AG_EPARSE, "session: %s[%zu] is not a string", key, i);
-        out->items[out->n++] = ag_arena_strndup(a, json_string_value(e), json_string_length(e));
+        out->items[out->n++] = ag_arena_strndup(a, ag_json_str(e), ag_json_str_len(e));
     }
     return AG_OK;
 }
 
-static enum ag_rc ag_session_get_int(json_t *o, const char *key, long long *out, struct ag_err *err)
+static enum ag_rc ag_session_get_int(ag_json *o, const char *key, long long *out,
+                                     struct ag_err *err)
 {
-    json_t *v = json_object_get(o, key);
+    ag_json *v = ag_json_get(o, key);
     if (!v) {
         *out = 0;
         return AG_OK;
     }
-    if (!json_is_integer(v))
+    if (!ag_json_is_integer(v))
         return ag_err_set(err, AG_EPARSE, "session: %s is not an integer", key);
-    *out = (long long)json_integer_value(v);
+    *out = (long long)ag_json_int(v);
     return AG_OK;
 }
 
 enum ag_rc ag_session_parse(struct ag_arena *a, const char *json, size_t len,
                             struct ag_session **out, struct ag_err *err)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    struct ag_json_error jerr;
+    ag_json *o = ag_json_parse(json, len, 0, &jerr);
     if (!o)
         return ag_err_set(err, AG_EPARSE, "session: invalid JSON (%s)", jerr.text);
     ag_arena_cleanup_add(a, ag_session_json_decref, o);
-    if (!json_is_object(o))
+    if (!ag_json_is_object(o))
         return ag_err_set(err, AG_EPARSE, "session: not an object");
-    json_t *ver = json_object_get(o, "v");
-    if (!json_is_integer(ver) || json_integer_value(ver) != AG_SESSION_JSON_VERSION)
+    ag_json *ver = ag_json_get(o, "v");
+    if (!ag_json_is_integer(ver) || ag_json_int(ver) != AG_SESSION_JSON_VERSION)
         return ag_err_set(err, AG_EPARSE, "session: unsupported format version");
     struct ag_session *s = ag_arena_calloc(a, 1, sizeof(*s));
     enum ag_rc rc = AG_OK;
@@ -151,10 +152,10 @@ enum ag_rc ag_session_parse(struct ag_arena *a, const char *json, size_t len,
         return rc;
     if (!s->username || !*s->username)
         return ag_err_set(err, AG_EPARSE, "session: no user");
-    json_t *ok = json_object_get(o, "ok");
-    if (ok && !json_is_boolean(ok))
+    ag_json *ok = ag_json_get(o, "ok");
+    if (ok && !ag_json_is_bool(ok))
         return ag_err_set(err, AG_EPARSE, "session: ok is not a boolean");
-    s->allowed = json_is_true(ok);
+    s->allowed = ag_json_is_true(ok);
     *out = s;
     return AG_OK;
 }

@@ -1,6 +1,5 @@
-/* One event loop thread: epoll dispatch, accepting, pooled buffers, the 250 ms sweep that
- * enforces every deadline, and the cached runtime. See loop.h. */
-#define _GNU_SOURCE /* accept4 */
+/* One event loop thread: epoll dispatch to the events' handlers, pooled buffers, the 250 ms
+ * sweep that runs every timer, and the tasks posted back from other threads. See loop.h. */
 #include "proxy/event/loop.h"
 
 #include <errno.h>
@@ -8,17 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "core/arena.h"
-#include "proxy/decide/authcache.h"
-#include "proxy/stream/front.h"
-#include "proxy/proxy.h"
-#include "proxy/runtime.h"
-#include "proxy/stream/tls.h"
+#include "core/log.h"
 
 #define AG_SWEEP_MS 250
 #define AG_KEEP_BUFS 256
@@ -84,197 +77,110 @@ void ag_loop_watch(struct ag_loop *l, int fd, struct ag_ev *ev, uint32_t events)
     ev->events = events | AG_EV_REG;
 }
 
-struct ag_runtime *ag_loop_runtime(struct ag_loop *l)
+void ag_loop_ready(struct ag_loop *l, struct ag_ev *ev)
 {
-    unsigned gen = atomic_load_explicit(&l->px->rt_gen, memory_order_acquire);
-    if (!l->rt || gen != l->rt_gen) {
-        ag_runtime_unref(l->rt);
-        l->rt = ag_proxy_runtime(l->px);
-        l->rt_gen = gen;
-    }
-    return l->rt;
+    if (ev->in_ready)
+        return;
+    ev->in_ready = true;
+    ev->ready_next = l->ready;
+    l->ready = ev;
 }
 
-const char *ag_loop_date(struct ag_loop *l)
+void ag_loop_timer_add(struct ag_loop *l, struct ag_ev *ev)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    if (ts.tv_sec != l->date_sec) {
-        struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(l->date, sizeof(l->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-        l->date_sec = ts.tv_sec;
-    }
-    return l->date;
+    ev->tprev = NULL;
+    ev->tnext = l->timers;
+    if (l->timers)
+        l->timers->tprev = ev;
+    l->timers = ev;
 }
 
-ssize_t ag_io_read(int fd, struct ag_tls *tls, uint8_t *want, void *b, size_t n)
+void ag_loop_retire(struct ag_loop *l, struct ag_ev *ev)
 {
-    if (tls) {
-        ssize_t k = ag_tls_read(tls, b, n);
-        *want &= (uint8_t) ~(AG_WANT_READ | AG_WANT_WRITE);
-        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
-            *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
-        }
-        return k < 0 ? -1 : k;
-    }
-    ssize_t k = recv(fd, b, n, 0);
-    if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
-    return k;
+    if (l->tcursor == ev) /* a sweep is running: it goes on with the next one */
+        l->tcursor = ev->tnext;
+    if (ev->tprev)
+        ev->tprev->tnext = ev->tnext;
+    else if (l->timers == ev)
+        l->timers = ev->tnext;
+    if (ev->tnext)
+        ev->tnext->tprev = ev->tprev;
+    ev->tprev = NULL;
+    ev->tnext = l->retired;
+    l->retired = ev;
 }
 
-ssize_t ag_io_writev(int fd, struct ag_tls *tls, uint8_t *want, const struct iovec *v, int n)
-{
-    if (tls) {
-        ssize_t k = ag_tls_writev(tls, v, n);
-        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
-            *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
-        }
-        return k < 0 ? -1 : k;
-    }
-    ssize_t k = writev(fd, v, n);
-    if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
-    return k;
-}
-
-void ag_loop_inflight_add(struct ag_loop *l, int d)
-{
-    /* only the loop writes its counter (no read-modify-write needed); others only read it */
-    atomic_store_explicit(&l->inflight,
-                          atomic_load_explicit(&l->inflight, memory_order_relaxed) + d,
-                          memory_order_relaxed);
-}
-
-void ag_outq_advance(struct ag_outq *q, size_t k)
-{
-    q->total -= k;
-    while (k > 0 && q->i < q->n) {
-        struct iovec *v = &q->v[q->i];
-        if (k < v->iov_len) {
-            v->iov_base = (char *)v->iov_base + k;
-            v->iov_len -= k;
-            return;
-        }
-        k -= v->iov_len;
-        q->i++;
-    }
-    if (q->total == 0)
-        q->n = q->i = 0;
-}
-
-static void ag_loop_accept(struct ag_loop *l)
-{
-    struct ag_front *f = l->front;
-    for (int i = 0; i < 64; i++) {
-        int lfd = atomic_load(&l->listen_fd);
-        if (lfd < 0)
-            return;
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof(ss);
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                ag_log(AG_LOG_ERROR, NULL, "cannot accept: %s", strerror(errno));
-            return;
-        }
-        long max = ag_loop_runtime(l)->cfg->server.max_connections;
-        if (max > 0 && atomic_load(&f->n_conns) >= max) {
-            ag_log(AG_LOG_WARN, NULL, "refusing a connection: server.max_connections (%ld) reached",
-                   max);
-            close(fd);
-            continue;
-        }
-        ag_cconn_accepted(l, fd, (struct sockaddr *)&ss, len);
-    }
-}
-
-void ag_loop_post(struct ag_loop *l, struct ag_req *r)
+void ag_loop_post(struct ag_loop *l, struct ag_task *t)
 {
     pthread_mutex_lock(&l->done_lock);
-    r->free_next = l->done;
-    l->done = r;
+    t->next = l->done;
+    l->done = t;
     pthread_mutex_unlock(&l->done_lock);
     uint64_t one = 1;
     if (write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         ag_log(AG_LOG_ERROR, NULL, "cannot wake an event loop: %s", strerror(errno));
 }
 
-/* Continues the requests workers decided, oldest first. */
+/* Continues the tasks posted back, oldest first. */
 static void ag_loop_take_done(struct ag_loop *l)
 {
     pthread_mutex_lock(&l->done_lock);
-    struct ag_req *r = l->done, *rev = NULL;
+    struct ag_task *t = l->done, *rev = NULL;
     l->done = NULL;
     pthread_mutex_unlock(&l->done_lock);
-    while (r) {
-        struct ag_req *next = r->free_next;
-        r->free_next = rev;
-        rev = r;
-        r = next;
+    while (t) {
+        struct ag_task *next = t->next;
+        t->next = rev;
+        rev = t;
+        t = next;
     }
     while (rev) {
-        struct ag_req *next = rev->free_next;
-        rev->free_next = NULL;
-        ag_req_resume(rev);
+        struct ag_task *next = rev->next;
+        rev->next = NULL;
+        rev->done(rev);
         rev = next;
     }
 }
 
-static void ag_loop_reap_dead(struct ag_loop *l)
+static void ag_loop_wake(struct ag_ev *ev, uint32_t events)
 {
-    while (l->dead_c) {
-        struct ag_cconn *c = l->dead_c;
-        l->dead_c = c->next;
-        free(c);
-    }
-    while (l->dead_u) {
-        struct ag_uconn *u = l->dead_u;
-        l->dead_u = u->next;
-        free(u);
+    (void)events;
+    struct ag_loop *l = (struct ag_loop *)(void *)ev; /* wake_ev is the first member */
+    uint64_t v;
+    if (read(l->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        ag_log(AG_LOG_DEBUG, NULL, "event loop wakeup: %s", strerror(errno));
+    ag_loop_take_done(l);
+}
+
+static void ag_loop_reap(struct ag_loop *l)
+{
+    while (l->retired) {
+        struct ag_ev *ev = l->retired;
+        l->retired = ev->tnext;
+        if (ev->on_free)
+            ev->on_free(ev);
     }
 }
 
 static void ag_loop_sweep(struct ag_loop *l, uint64_t now)
 {
-    for (struct ag_cconn *c = l->conns, *next; c; c = next) {
-        next = c->next;
-        ag_cconn_sweep(c, now);
+    for (struct ag_ev *ev = l->timers; ev; ev = l->tcursor) {
+        l->tcursor = ev->tnext;
+        ev->on_timer(ev, now);
     }
-    for (struct ag_uconn *u = l->uconns, *next; u; u = next) {
-        next = u->next;
-        ag_uconn_sweep(u, now);
-    }
-    ag_loop_reap_dead(l);
+    l->tcursor = NULL;
+    ag_loop_reap(l);
 }
 
 static void ag_loop_shutdown(struct ag_loop *l)
 {
     ag_loop_take_done(l);
-    while (l->conns)
-        ag_cconn_close(l->conns, "shutting down");
-    while (l->uconns)
-        ag_uconn_close(l->uconns);
-    ag_loop_reap_dead(l);
+    if (l->on_stop)
+        l->on_stop(l);
+    ag_loop_reap(l);
     while (l->free_bufs) {
         char *b = ag_loop_buf_get(l);
         free(b);
-    }
-    while (l->free_reqs) {
-        struct ag_req *r = l->free_reqs;
-        l->free_reqs = r->free_next;
-        ag_arena_free(r->arena);
-        free(r);
-    }
-    ag_runtime_unref(l->rt);
-    l->rt = NULL;
-    if (l->authcache) {
-        ag_authcache_clear(l->authcache);
-        free(l->authcache);
-        l->authcache = NULL;
     }
 }
 
@@ -290,45 +196,64 @@ static void *ag_loop_main(void *arg)
         l->now_ms = ag_loop_now_ms();
         for (int i = 0; i < n; i++) {
             struct ag_ev *ev = evs[i].data.ptr;
-            switch (ev->kind) {
-            case AG_EV_LISTEN:
-                ag_loop_accept(l);
-                break;
-            case AG_EV_WAKE: {
-                uint64_t v;
-                if (read(l->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-                    ag_log(AG_LOG_DEBUG, NULL, "event loop wakeup: %s", strerror(errno));
-                ag_loop_take_done(l);
-                break;
-            }
-            case AG_EV_CLIENT:
-                ag_cconn_event((struct ag_cconn *)ev, evs[i].events);
-                break;
-            case AG_EV_UPSTREAM:
-                ag_uconn_event((struct ag_uconn *)ev, evs[i].events);
-                break;
-            default:
-                break;
-            }
+            ev->handler(ev, evs[i].events);
         }
         while (l->ready) {
-            struct ag_cconn *c = l->ready;
-            l->ready = c->ready_next;
-            c->in_ready = false;
-            ag_cconn_event(c, EPOLLIN);
+            struct ag_ev *ev = l->ready;
+            l->ready = ev->ready_next;
+            ev->in_ready = false;
+            ev->handler(ev, EPOLLIN);
         }
         if (l->now_ms >= l->next_sweep_ms) {
             ag_loop_sweep(l, l->now_ms);
             l->next_sweep_ms = l->now_ms + AG_SWEEP_MS;
         } else {
-            ag_loop_reap_dead(l);
+            ag_loop_reap(l);
         }
     }
     ag_loop_shutdown(l);
     return NULL;
 }
 
+int ag_loop_init(struct ag_loop *l)
+{
+    pthread_mutex_init(&l->done_lock, NULL);
+    l->inited = true;
+    l->wake_ev.handler = ag_loop_wake;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->wake_ev};
+    if (l->epfd < 0 || l->evfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0)
+        return -1;
+    return 0;
+}
+
 int ag_loop_start(struct ag_loop *l)
 {
-    return pthread_create(&l->thread, NULL, ag_loop_main, l);
+    int rc = pthread_create(&l->thread, NULL, ag_loop_main, l);
+    l->thread_started = rc == 0;
+    return rc;
+}
+
+void ag_loop_stop(struct ag_loop *l)
+{
+    atomic_store(&l->stop, true);
+    uint64_t one = 1;
+    if (l->evfd >= 0 && write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        ag_log(AG_LOG_ERROR, NULL, "cannot wake an event loop: %s", strerror(errno));
+}
+
+void ag_loop_destroy(struct ag_loop *l)
+{
+    if (l->thread_started)
+        pthread_join(l->thread, NULL);
+    l->thread_started = false;
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->evfd >= 0)
+        close(l->evfd);
+    l->epfd = l->evfd = -1;
+    if (l->inited)
+        pthread_mutex_destroy(&l->done_lock);
+    l->inited = false;
 }

@@ -11,7 +11,7 @@
 struct ag_offload {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct ag_req *head, *tail; /* linked through free_next while queued */
+    struct ag_task *head, *tail; /* linked through next while queued */
     bool stop;
     atomic_int pending;
     int n;
@@ -27,19 +27,16 @@ static void *ag_offload_main(void *arg)
             pthread_cond_wait(&o->cond, &o->lock);
         if (!o->head)
             break; /* stopping and nothing left */
-        struct ag_req *r = o->head;
-        o->head = r->free_next;
+        struct ag_task *t = o->head;
+        o->head = t->next;
         if (!o->head)
             o->tail = NULL;
-        r->free_next = NULL;
+        t->next = NULL;
         bool stopping = o->stop;
         pthread_mutex_unlock(&o->lock);
-        if (stopping)
-            ag_req_decide_shutdown(r);
-        else
-            ag_req_decide(r, true);
+        t->run(t, stopping);
         atomic_fetch_sub(&o->pending, 1);
-        ag_loop_post(r->loop, r);
+        ag_loop_post(t->loop, t);
         pthread_mutex_lock(&o->lock);
     }
     pthread_mutex_unlock(&o->lock);
@@ -68,22 +65,22 @@ enum ag_rc ag_offload_start(int n, struct ag_offload **out, struct ag_err *err)
     return AG_OK;
 }
 
-void ag_offload_submit(struct ag_offload *o, struct ag_req *r)
+void ag_offload_submit(struct ag_offload *o, struct ag_task *t)
 {
     pthread_mutex_lock(&o->lock);
     if (o->stop) {
         pthread_mutex_unlock(&o->lock);
-        ag_req_decide_shutdown(r);
-        ag_loop_post(r->loop, r);
+        t->run(t, true);
+        ag_loop_post(t->loop, t);
         return;
     }
     atomic_fetch_add(&o->pending, 1);
-    r->free_next = NULL;
+    t->next = NULL;
     if (o->tail)
-        o->tail->free_next = r;
+        o->tail->next = t;
     else
-        o->head = r;
-    o->tail = r;
+        o->head = t;
+    o->tail = t;
     pthread_cond_signal(&o->cond);
     pthread_mutex_unlock(&o->lock);
 }

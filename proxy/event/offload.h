@@ -1,24 +1,24 @@
-/* A small pool of threads for the request decisions that may wait on the IdP (login endpoints,
- * browser sessions that may need a refresh, the IdP reachability probe, an unknown signing key
- * to re-fetch), so an event loop never blocks on the network: the loop hands the request over,
- * keeps serving its other connections, and continues the request when the worker posts it
- * back. Process lifetime. */
+/* A small pool of threads for work that may block (the request decisions that may wait on the
+ * IdP: login endpoints, browser sessions that may need a refresh, the IdP reachability probe,
+ * an unknown signing key to re-fetch), so an event loop never blocks on the network: the loop
+ * hands a task over, keeps serving its other connections, and continues when the worker posts
+ * the task back (loop.h). Process lifetime. */
 #ifndef AG_PROXY_OFFLOAD_H
 #define AG_PROXY_OFFLOAD_H
 
 #include "core/err.h"
 
 struct ag_offload;
-struct ag_req;
+struct ag_task;
 
 /** Starts n worker threads (n < 1: 4). */
 enum ag_rc ag_offload_start(int n, struct ag_offload **out, struct ag_err *err) AG_WUR;
 
-/** Queues r: a worker runs ag_req_decide(r, true) and posts r back to its loop. Any thread.
- * After ag_offload_stop, r is posted back at once with a 503 decision. */
-void ag_offload_submit(struct ag_offload *o, struct ag_req *r);
+/** Queues t: a worker runs t->run(t, false) and posts t back to t->loop. Any thread. After
+ * ag_offload_stop, t->run(t, true) runs at once and t is posted back. */
+void ag_offload_submit(struct ag_offload *o, struct ag_task *t);
 
-/** Lets the running decisions finish, answers what is still queued with 503, stops the threads
+/** Lets the running tasks finish, runs what is still queued as stopping, stops the threads
  * and frees o. NULL is a no-op. The loops must still be running (they receive the answers). */
 void ag_offload_stop(struct ag_offload *o);
 

@@ -232,7 +232,7 @@ void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_a
         return;
     }
     case AG_ROUTE_JWKS: {
-        const char *jwks = rt->signer ? ag_assertion_jwks_json(rt->signer) : NULL;
+        const char *jwks = rt->jwks;
         if (!jwks) {
             ag_http_response_set(a, resp, 404, "application/json", "{\"error\":\"not_found\"}\n",
                                  22);

@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "proxy/event/loop.h"
+#include "proxy/stream/shard.h"
 #include "proxy/stream/tls.h"
 
 uint64_t ag_front_now_ms(void)
@@ -128,15 +128,15 @@ static enum ag_rc ag_front_listen(const struct ag_config *cfg, int n, int *fds, 
 static void ag_front_attach(struct ag_front *f, const int *fds)
 {
     for (int i = 0; i < f->n_loops; i++) {
-        struct ag_loop *l = &f->loops[i];
+        struct ag_shard *l = &f->shards[i];
         int fd = fds ? fds[i] : -1;
         if (fd >= 0) {
             struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->listen_ev};
-            epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+            epoll_ctl(l->loop.epfd, EPOLL_CTL_ADD, fd, &ev);
         }
         int old = atomic_exchange(&l->listen_fd, fd);
         if (old >= 0) {
-            epoll_ctl(l->epfd, EPOLL_CTL_DEL, old, NULL);
+            epoll_ctl(l->loop.epfd, EPOLL_CTL_DEL, old, NULL);
             close(old);
         }
     }
@@ -192,12 +192,12 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
     pthread_mutex_init(&f->tls_lock, NULL);
     long n = cfg->server.threads > 0 ? cfg->server.threads : ag_front_cpus();
     f->n_loops = n < 1 ? 1 : (int)n;
-    f->loops = calloc((size_t)f->n_loops, sizeof(*f->loops));
-    if (!f->loops)
+    f->shards = calloc((size_t)f->n_loops, sizeof(*f->shards));
+    if (!f->shards)
         abort();
     for (int i = 0; i < f->n_loops; i++) {
-        f->loops[i].epfd = f->loops[i].evfd = -1;
-        atomic_store(&f->loops[i].listen_fd, -1);
+        f->shards[i].loop.epfd = f->shards[i].loop.evfd = -1;
+        atomic_store(&f->shards[i].listen_fd, -1);
     }
     int *fds = calloc((size_t)f->n_loops, sizeof(int));
     if (!fds)
@@ -210,17 +210,7 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
         goto fail;
     }
     for (int i = 0; i < f->n_loops; i++) {
-        struct ag_loop *l = &f->loops[i];
-        l->index = i;
-        l->listen_ev.kind = AG_EV_LISTEN;
-        pthread_mutex_init(&l->done_lock, NULL);
-        l->front = f;
-        l->px = px;
-        l->epfd = epoll_create1(EPOLL_CLOEXEC);
-        l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        l->wake_ev.kind = AG_EV_WAKE;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->wake_ev};
-        if (l->epfd < 0 || l->evfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0) {
+        if (ag_shard_init(&f->shards[i], f, px, i) != 0) {
             rc = ag_err_set(err, AG_EIO, "cannot set up an event loop: %s", strerror(errno));
             for (int k = 0; k < f->n_loops; k++)
                 close(fds[k]);
@@ -231,11 +221,10 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
     ag_front_attach(f, fds);
     free(fds);
     for (int i = 0; i < f->n_loops; i++) {
-        if (ag_loop_start(&f->loops[i]) != 0) {
+        if (ag_loop_start(&f->shards[i].loop) != 0) {
             rc = ag_err_set(err, AG_EIO, "cannot start an event loop thread");
             goto fail;
         }
-        f->loops[i].thread_started = true;
     }
     *out = f;
     return AG_OK;
@@ -307,15 +296,15 @@ enum ag_rc ag_front_reconfigure(struct ag_front *f, const struct ag_config *old,
 
 void ag_front_stop_accepting(struct ag_front *f)
 {
-    if (f && f->loops)
+    if (f && f->shards)
         ag_front_attach(f, NULL);
 }
 
 int ag_front_inflight(struct ag_front *f)
 {
     int n = 0;
-    for (int i = 0; f && f->loops && i < f->n_loops; i++)
-        n += atomic_load_explicit(&f->loops[i].inflight, memory_order_relaxed);
+    for (int i = 0; f && f->shards && i < f->n_loops; i++)
+        n += atomic_load_explicit(&f->shards[i].inflight, memory_order_relaxed);
     return n;
 }
 
@@ -329,25 +318,12 @@ void ag_front_free(struct ag_front *f)
     if (!f)
         return;
     ag_front_stop_accepting(f);
-    for (int i = 0; f->loops && i < f->n_loops; i++) {
-        struct ag_loop *l = &f->loops[i];
-        atomic_store(&l->stop, true);
-        uint64_t one = 1;
-        if (l->evfd >= 0 && write(l->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-            ag_log(AG_LOG_ERROR, NULL, "cannot wake an event loop: %s", strerror(errno));
+    for (int i = 0; f->shards && i < f->n_loops; i++) {
+        ag_loop_stop(&f->shards[i].loop);
     }
-    for (int i = 0; f->loops && i < f->n_loops; i++) {
-        struct ag_loop *l = &f->loops[i];
-        if (l->thread_started)
-            pthread_join(l->thread, NULL);
-        if (l->epfd >= 0)
-            close(l->epfd);
-        if (l->evfd >= 0)
-            close(l->evfd);
-        if (l->thread_started)
-            pthread_mutex_destroy(&l->done_lock);
-    }
-    free(f->loops);
+    for (int i = 0; f->shards && i < f->n_loops; i++)
+        ag_loop_destroy(&f->shards[i].loop);
+    free(f->shards);
     ag_tls_ctx_unref(f->tls);
     ag_tls_ctx_unref(f->up_tls);
     pthread_mutex_destroy(&f->tls_lock);

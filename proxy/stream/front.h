@@ -1,4 +1,4 @@
-/* The HTTP front: the listening socket, the TLS contexts, and one event loop per core (loop.h)
+/* The HTTP front: the listening socket, the TLS contexts, and one event loop per core (shard.h)
  * that accepts connections, reads requests, authenticates them and forwards them. */
 #ifndef AG_PROXY_FRONT_H
 #define AG_PROXY_FRONT_H
@@ -12,7 +12,7 @@
 #include "core/err.h"
 
 struct ag_proxy;
-struct ag_loop;
+struct ag_shard;
 struct ag_tls_ctx;
 struct ag_ev;
 
@@ -21,7 +21,7 @@ struct ag_front {
     pthread_mutex_t tls_lock;  /* guards the two contexts (swapped by reloads) */
     struct ag_tls_ctx *tls;    /* NULL: plain HTTP */
     struct ag_tls_ctx *up_tls; /* for https:// upstreams */
-    struct ag_loop *loops;
+    struct ag_shard *shards;   /* one per event loop (shard.h) */
     int n_loops;
     atomic_int n_conns;
     uint16_t port;

@@ -21,6 +21,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #define AG_TLS_CHUNK 16384 /* TLS maximum plaintext per record */
 
@@ -476,4 +478,37 @@ void ag_tls_free(struct ag_tls *t)
     SSL_free(t->ssl);
     ERR_clear_error();
     free(t);
+}
+
+ssize_t ag_io_read(int fd, struct ag_tls *tls, uint8_t *want, void *b, size_t n)
+{
+    if (tls) {
+        ssize_t k = ag_tls_read(tls, b, n);
+        *want &= (uint8_t) ~(AG_WANT_READ | AG_WANT_WRITE);
+        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
+            *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
+            return AG_IO_AGAIN;
+        }
+        return k < 0 ? -1 : k;
+    }
+    ssize_t k = recv(fd, b, n, 0);
+    if (k < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
+    return k;
+}
+
+ssize_t ag_io_writev(int fd, struct ag_tls *tls, uint8_t *want, const struct iovec *v, int n)
+{
+    if (tls) {
+        ssize_t k = ag_tls_writev(tls, v, n);
+        if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
+            *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
+            return AG_IO_AGAIN;
+        }
+        return k < 0 ? -1 : k;
+    }
+    ssize_t k = writev(fd, v, n);
+    if (k < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
+    return k;
 }

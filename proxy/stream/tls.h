@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -65,5 +66,16 @@ const char *ag_tls_error(const struct ag_tls *t);
 
 /** Sends close_notify without waiting and frees t (the descriptor is not closed). NULL: no-op. */
 void ag_tls_free(struct ag_tls *t);
+
+/* Plain (tls NULL) or TLS socket I/O for the connections (conn.c, upconn.c). */
+#define AG_WANT_READ 1
+#define AG_WANT_WRITE 2
+#define AG_IO_AGAIN (-2)
+
+/** Reads from a plain (tls NULL) or TLS socket: bytes, 0 at end of stream, AG_IO_AGAIN when it
+ * would block (*want then says what TLS waits for), -1 on error. */
+ssize_t ag_io_read(int fd, struct ag_tls *tls, uint8_t *want, void *b, size_t n);
+/** Writes the slices in order: bytes written, AG_IO_AGAIN, or -1 on error. */
+ssize_t ag_io_writev(int fd, struct ag_tls *tls, uint8_t *want, const struct iovec *v, int n);
 
 #endif

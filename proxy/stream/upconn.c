@@ -1,6 +1,6 @@
 /* The upstream side: per-loop keep-alive connections to the replicas, sending request heads and
- * bodies, reading responses and streaming them to the client with backpressure both ways,
- * retries, and upstream deadlines. Runs on the loop thread only. See loop.h. */
+ * bodies, failures and retries, and upstream deadlines; reading the answer is in upresp.c. Runs
+ * on the loop thread only. See upconn.h. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,20 +12,21 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "proxy/stream/front.h"
-#include "proxy/event/loop.h"
 #include "proxy/proxy.h"
 #include "proxy/runtime.h"
+#include "proxy/stream/conn.h"
+#include "proxy/stream/front.h"
+#include "proxy/stream/request.h"
+#include "proxy/stream/shard.h"
 #include "proxy/stream/tls.h"
+#include "proxy/stream/upconn.h"
 
 #define AG_UP_IDLE_MS 30000       /* an idle pooled connection is closed after this */
 #define AG_UP_FRESH_FOR_BODY 2000 /* requests with a body only reuse connections this fresh */
 
-enum ag_up_fail { AG_UF_CONNECT, AG_UF_TIMEOUT, AG_UF_PROTOCOL, AG_UF_NO_REPLICA };
-
 /* ---- plain or TLS I/O ---- */
 
-static ssize_t ag_uconn_io_read(struct ag_uconn *u, void *b, size_t n)
+ssize_t ag_uconn_io_read(struct ag_uconn *u, void *b, size_t n)
 {
     return ag_io_read(u->fd, u->tls, &u->tls_want, b, n);
 }
@@ -36,12 +37,12 @@ static ssize_t ag_uconn_io_writev(struct ag_uconn *u, const struct iovec *v, int
 }
 
 /* A fresh connection whose TLS handshake never finished failed to connect (ejects). */
-static bool ag_uconn_handshake_failed(const struct ag_uconn *u)
+bool ag_uconn_handshake_failed(const struct ag_uconn *u)
 {
     return u->tls && !u->reused && !ag_tls_established(u->tls);
 }
 
-static const char *ag_uconn_io_error(struct ag_uconn *u)
+const char *ag_uconn_io_error(struct ag_uconn *u)
 {
     return u->tls ? ag_tls_error(u->tls) : strerror(errno);
 }
@@ -52,7 +53,7 @@ void ag_uconn_close(struct ag_uconn *u)
 {
     if (u->fd < 0)
         return;
-    struct ag_loop *l = u->loop;
+    struct ag_shard *l = u->sh;
     if (u->req && u->req->u == u)
         u->req->u = NULL;
     u->req = NULL;
@@ -77,12 +78,11 @@ void ag_uconn_close(struct ag_uconn *u)
         l->uconns = u->next;
     if (u->next)
         u->next->prev = u->prev;
-    u->prev = NULL;
-    u->next = l->dead_u;
-    l->dead_u = u;
+    u->prev = u->next = NULL;
+    ag_loop_retire(&l->loop, &u->ev);
 }
 
-static void ag_uconn_rearm(struct ag_uconn *u)
+void ag_uconn_rearm(struct ag_uconn *u)
 {
     if (u->fd < 0)
         return;
@@ -100,11 +100,11 @@ static void ag_uconn_rearm(struct ag_uconn *u)
         ev |= EPOLLOUT;
     if ((u->tls_want & AG_WANT_READ) && !(r && r->upstream_paused))
         ev |= EPOLLIN;
-    ag_loop_watch(u->loop, u->fd, &u->ev, ev);
+    ag_loop_watch(&u->sh->loop, u->fd, &u->ev, ev);
 }
 
 /* A pooled connection to rep, or NULL. */
-static struct ag_uconn *ag_uconn_take(struct ag_loop *l, struct ag_replica *rep, bool fresh_only)
+static struct ag_uconn *ag_uconn_take(struct ag_shard *l, struct ag_replica *rep, bool fresh_only)
 {
     int idx = rep->index;
     unsigned gen = atomic_load(&rep->gen);
@@ -115,7 +115,7 @@ static struct ag_uconn *ag_uconn_take(struct ag_loop *l, struct ag_replica *rep,
         u->next_idle = NULL;
         u->in_idle = false;
         if (u->gen != gen || u->fd < 0 ||
-            (fresh_only && l->now_ms - u->since_ms > AG_UP_FRESH_FOR_BODY)) {
+            (fresh_only && l->loop.now_ms - u->since_ms > AG_UP_FRESH_FOR_BODY)) {
             ag_uconn_close(u);
             continue;
         }
@@ -124,7 +124,26 @@ static struct ag_uconn *ag_uconn_take(struct ag_loop *l, struct ag_replica *rep,
     return NULL;
 }
 
-static struct ag_uconn *ag_uconn_connect(struct ag_loop *l, struct ag_replica *rep,
+/* The loop's handlers: the upstream connection's ev is its first member. */
+static void ag_uconn_event(struct ag_uconn *u, uint32_t events);
+static void ag_uconn_sweep(struct ag_uconn *u, uint64_t now);
+
+static void ag_uconn_on_io(struct ag_ev *ev, uint32_t events)
+{
+    ag_uconn_event((struct ag_uconn *)(void *)ev, events);
+}
+
+static void ag_uconn_on_timer(struct ag_ev *ev, uint64_t now)
+{
+    ag_uconn_sweep((struct ag_uconn *)(void *)ev, now);
+}
+
+static void ag_uconn_on_free(struct ag_ev *ev)
+{
+    free(ev);
+}
+
+static struct ag_uconn *ag_uconn_connect(struct ag_shard *l, struct ag_replica *rep,
                                          const char **why)
 {
     if (rep->sa_len == 0) {
@@ -150,17 +169,20 @@ static struct ag_uconn *ag_uconn_connect(struct ag_loop *l, struct ag_replica *r
     struct ag_uconn *u = calloc(1, sizeof(*u));
     if (!u)
         abort();
-    u->ev.kind = AG_EV_UPSTREAM;
+    u->ev.handler = ag_uconn_on_io;
+    u->ev.on_timer = ag_uconn_on_timer;
+    u->ev.on_free = ag_uconn_on_free;
     u->fd = fd;
-    u->loop = l;
+    u->sh = l;
     u->replica = rep;
     u->gen = atomic_load(&rep->gen);
     u->connecting = connecting;
-    u->since_ms = l->now_ms;
+    u->since_ms = l->loop.now_ms;
     u->next = l->uconns;
     if (l->uconns)
         l->uconns->prev = u;
     l->uconns = u;
+    ag_loop_timer_add(&l->loop, &u->ev);
     if (rep->tls) {
         struct ag_tls_ctx *ctx = ag_front_up_tls(l->front);
         u->tls = ctx ? ag_tls_connect(ctx, fd, rep->host) : NULL;
@@ -181,7 +203,7 @@ void ag_up_detach(struct ag_req *r, bool reusable)
         return;
     r->u = NULL;
     u->req = NULL;
-    struct ag_loop *l = u->loop;
+    struct ag_shard *l = u->sh;
     int idx = u->replica->index;
     if (reusable && u->fd >= 0 && !u->connecting && atomic_load(&u->replica->gen) == u->gen &&
         !atomic_load(&l->px->draining) && l->n_idle[idx] < AG_IDLE_PER_REPLICA &&
@@ -190,7 +212,7 @@ void ag_up_detach(struct ag_req *r, bool reusable)
         l->idle[idx] = u;
         l->n_idle[idx]++;
         u->in_idle = true;
-        u->since_ms = l->now_ms;
+        u->since_ms = l->loop.now_ms;
         u->reused = true;
         u->tls_want = 0;
         ag_uconn_rearm(u);
@@ -203,12 +225,10 @@ void ag_up_detach(struct ag_req *r, bool reusable)
 
 /* False when the request failed (and r may be gone). */
 static bool ag_uconn_flush(struct ag_uconn *u);
-static void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg);
-static void ag_uconn_read(struct ag_uconn *u);
 
 static void ag_up_start(struct ag_req *r, struct ag_replica *rep, bool fresh)
 {
-    struct ag_loop *l = r->c->loop;
+    struct ag_shard *l = r->c->sh;
     r->replica = rep;
     struct ag_uconn *u = fresh ? NULL : ag_uconn_take(l, rep, !r->body_done);
     const char *why = "connect failed";
@@ -222,7 +242,7 @@ static void ag_up_start(struct ag_req *r, struct ag_replica *rep, bool fresh)
     }
     u->req = r;
     r->u = u;
-    r->up_since_ms = l->now_ms;
+    r->up_since_ms = l->loop.now_ms;
     ag_outq_reset(&r->uq);
     const char *line;
     size_t len;
@@ -236,7 +256,7 @@ static void ag_up_start(struct ag_req *r, struct ag_replica *rep, bool fresh)
 
 void ag_up_forward(struct ag_req *r)
 {
-    struct ag_proxy *px = r->c->loop->px;
+    struct ag_proxy *px = r->c->sh->px;
     r->t_up_us = ag_loop_now_us();
     struct ag_replica *rep = ag_pool_pick(&px->pool, NULL);
     if (!rep) {
@@ -276,7 +296,7 @@ static bool ag_uconn_flush(struct ag_uconn *u)
             return false;
         }
         ag_outq_advance(q, (size_t)k);
-        r->up_since_ms = u->loop->now_ms;
+        r->up_since_ms = u->sh->loop.now_ms;
         r->up_wrote = true;
     }
     if (q->total == 0) {
@@ -307,7 +327,7 @@ void ag_up_body(struct ag_req *r, const char *data, size_t n, bool last)
     if (r->uq.total > 0) {
         /* the bytes point into the client's buffer: no more client reads until they are out */
         r->client_paused = true;
-        r->pause_since_ms = r->c->loop->now_ms;
+        r->pause_since_ms = r->c->sh->loop.now_ms;
     }
     if (!u) /* the upstream part already ended (early answer): drop the body */
     {
@@ -323,9 +343,9 @@ void ag_up_body(struct ag_req *r, const char *data, size_t n, bool last)
 
 /* ---- failures and retries ---- */
 
-static void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg)
+void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg)
 {
-    struct ag_loop *l = r->c->loop;
+    struct ag_shard *l = r->c->sh;
     struct ag_proxy *px = l->px;
     struct ag_uconn *u = r->u;
     struct ag_replica *rep = r->replica;
@@ -382,192 +402,9 @@ static void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg
     }
 }
 
-/* ---- receiving ---- */
-
-enum ag_up_next { AG_UP_MORE, AG_UP_STOP };
-
-/* Queues decoded body bytes (and the end) to the client. */
-static enum ag_up_next ag_up_deliver(struct ag_req *r, const char *data, size_t size, bool done,
-                                     bool reusable)
-{
-    struct ag_cconn *c = r->c;
-    if (size > 0) {
-        if (r->resp_chunked) {
-            ag_outq_add(&r->oq, r->cpre, ag_chunk_line(r->cpre, size));
-            ag_outq_add(&r->oq, data, size);
-            ag_outq_add(&r->oq, "\r\n", 2);
-        } else {
-            ag_outq_add(&r->oq, data, size);
-        }
-        r->bytes_out += size;
-    }
-    if (done) {
-        if (r->resp_chunked)
-            ag_outq_add(&r->oq, "0\r\n\r\n", 5);
-        r->resp_done = true;
-        ag_metrics_upstream_latency(ag_loop_now_us() - r->t_up_us);
-        /* the answer is complete: the connection can serve others while the client reads */
-        ag_up_detach(r, reusable && r->body_sent);
-    }
-    if (!ag_cconn_flush(c))
-        return AG_UP_STOP;
-    if (r->oq.total == 0) {
-        if (r->resp_done) {
-            ag_cconn_request_done(c, true);
-            return AG_UP_STOP;
-        }
-        r->dlen = 0;
-        return AG_UP_MORE;
-    }
-    r->upstream_paused = true;
-    ag_cconn_rearm(c);
-    if (r->u)
-        ag_uconn_rearm(r->u);
-    return AG_UP_STOP;
-}
-
-static enum ag_up_next ag_up_body_bytes(struct ag_req *r, char *data, size_t n)
-{
-    size_t size = n, extra = 0;
-    const char *why = "bad response body";
-    enum ag_h1_rc rc;
-    if (r->rhead.no_body) {
-        rc = AG_H1_DONE;
-        size = 0;
-        extra = n;
-    } else {
-        rc = ag_h1_parse_body(&r->out, data, &size, &extra, &why);
-    }
-    if (rc == AG_H1_BAD) {
-        ag_log(AG_LOG_WARN, &r->lctx, "upstream response broken: %s", why);
-        ag_cconn_close(r->c, "broken upstream response");
-        return AG_UP_STOP;
-    }
-    bool done = rc == AG_H1_DONE;
-    return ag_up_deliver(r, data, size, done, done && r->rhead.keep_alive && extra == 0);
-}
-
-static bool ag_up_grow(struct ag_req *r)
-{
-    if (r->dcap >= AG_UP_HEAD_MAX)
-        return false;
-    size_t cap = r->dcap < AG_IOBUF ? AG_IOBUF * 2 : (size_t)r->dcap * 2;
-    if (cap > AG_UP_HEAD_MAX)
-        cap = AG_UP_HEAD_MAX;
-    char *b = malloc(cap);
-    if (!b)
-        abort();
-    memcpy(b, r->dbuf, r->dlen);
-    if (r->dcap == AG_IOBUF)
-        ag_loop_buf_put(r->c->loop, r->dbuf);
-    else
-        free(r->dbuf);
-    r->dbuf = b;
-    r->dcap = (uint32_t)cap;
-    return true;
-}
-
-static enum ag_up_next ag_up_head(struct ag_req *r)
-{
-    for (;;) {
-        size_t end = ag_h1_head_end(r->dbuf, r->dlen, &r->dscan);
-        if (end == 0) {
-            if (r->dlen == r->dcap && !ag_up_grow(r)) {
-                ag_up_failed(r, AG_UF_PROTOCOL, "response head too large");
-                return AG_UP_STOP;
-            }
-            return AG_UP_MORE;
-        }
-        bool head_req = strcmp(r->req.method, "HEAD") == 0;
-        ag_h1_parser_init(&r->out, false, head_req);
-        int st = 0;
-        const char *why = "bad response head";
-        if (ag_h1_parse_head(&r->out, r->arena, r->dbuf, end, 512, &r->rhead, &st, &why) !=
-            AG_H1_OK) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "%s: %s", r->replica ? r->replica->label : "-", why);
-            ag_up_failed(r, AG_UF_PROTOCOL, msg);
-            return AG_UP_STOP;
-        }
-        if (r->rhead.status == 101) {
-            ag_up_failed(r, AG_UF_PROTOCOL, "the upstream switched protocols (not supported)");
-            return AG_UP_STOP;
-        }
-        memmove(r->dbuf, r->dbuf + end, r->dlen - end);
-        r->dlen -= (uint32_t)end;
-        r->dscan = 0;
-        if (r->rhead.status >= 200)
-            break;
-        /* 1xx interim answers (103 Early Hints) are not passed on */
-    }
-    r->head_ready = true;
-    const char *head;
-    size_t hl;
-    ag_req_response_head(r, &head, &hl);
-    ag_outq_add(&r->oq, head, hl);
-    return ag_up_body_bytes(r, r->dbuf, r->dlen);
-}
-
-static void ag_uconn_read(struct ag_uconn *u)
-{
-    struct ag_req *r = u->req;
-    for (int round = 0; round < 16; round++) {
-        if (!r->dbuf) {
-            r->dbuf = ag_loop_buf_get(u->loop);
-            r->dcap = AG_IOBUF;
-            r->dlen = 0;
-        }
-        if (r->dlen == r->dcap && (r->head_ready || !ag_up_grow(r))) {
-            ag_up_failed(r, AG_UF_PROTOCOL, "response head too large");
-            return;
-        }
-        ssize_t k = ag_uconn_io_read(u, r->dbuf + r->dlen, r->dcap - r->dlen);
-        if (k == AG_IO_AGAIN)
-            return;
-        if (k <= 0) {
-            if (!r->head_ready) {
-                char msg[200];
-                snprintf(msg, sizeof(msg), "%s: %s", u->replica->label,
-                         k == 0 ? "closed the connection without an answer" : ag_uconn_io_error(u));
-                ag_up_failed(r, ag_uconn_handshake_failed(u) ? AG_UF_CONNECT : AG_UF_PROTOCOL, msg);
-                return;
-            }
-            const char *why = "upstream closed the connection";
-            if (k == 0 && ag_h1_parse_eof(&r->out, &why) == AG_H1_DONE) {
-                ag_up_deliver(r, NULL, 0, true, false);
-                return;
-            }
-            ag_log(AG_LOG_WARN, &r->lctx, "upstream response cut short: %s", why);
-            ag_cconn_close(r->c, "upstream response cut short");
-            return;
-        }
-        r->up_since_ms = u->loop->now_ms;
-        uint32_t start = r->dlen;
-        r->dlen += (uint32_t)k;
-        enum ag_up_next next =
-            r->head_ready ? ag_up_body_bytes(r, r->dbuf + start, (size_t)k) : ag_up_head(r);
-        if (next == AG_UP_STOP || r->u != u)
-            return;
-    }
-}
-
-void ag_up_resume(struct ag_req *r)
-{
-    if (!r->upstream_paused)
-        return;
-    r->upstream_paused = false;
-    r->dlen = 0;
-    struct ag_uconn *u = r->u;
-    if (!u)
-        return;
-    ag_uconn_read(u);
-    if (u->fd >= 0 && u->req == r)
-        ag_uconn_rearm(u);
-}
-
 /* ---- events and deadlines ---- */
 
-void ag_uconn_event(struct ag_uconn *u, uint32_t events)
+static void ag_uconn_event(struct ag_uconn *u, uint32_t events)
 {
     if (u->fd < 0)
         return;
@@ -593,7 +430,7 @@ void ag_uconn_event(struct ag_uconn *u, uint32_t events)
     }
     if (r->upstream_paused && (events & (EPOLLHUP | EPOLLERR))) {
         /* seen again when the client has caught up; until then epoll would repeat it */
-        ag_loop_watch(u->loop, u->fd, &u->ev, 0);
+        ag_loop_watch(&u->sh->loop, u->fd, &u->ev, 0);
         return;
     }
     if ((events & EPOLLOUT) || (u->tls_want & AG_WANT_WRITE)) {
@@ -608,13 +445,13 @@ void ag_uconn_event(struct ag_uconn *u, uint32_t events)
         ag_uconn_rearm(u);
 }
 
-void ag_uconn_sweep(struct ag_uconn *u, uint64_t now)
+static void ag_uconn_sweep(struct ag_uconn *u, uint64_t now)
 {
     if (u->fd < 0)
         return;
     struct ag_req *r = u->req;
     if (!r) {
-        if (now - u->since_ms > AG_UP_IDLE_MS || atomic_load(&u->loop->px->draining))
+        if (now - u->since_ms > AG_UP_IDLE_MS || atomic_load(&u->sh->px->draining))
             ag_uconn_close(u);
         return;
     }
@@ -637,4 +474,10 @@ void ag_uconn_sweep(struct ag_uconn *u, uint64_t now)
         snprintf(msg, sizeof(msg), "%s: no progress for %ld s", u->replica->label, s);
         ag_up_failed(r, AG_UF_TIMEOUT, msg);
     }
+}
+
+void ag_uconn_close_all(struct ag_shard *sh)
+{
+    while (sh->uconns)
+        ag_uconn_close(sh->uconns);
 }

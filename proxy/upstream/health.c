@@ -2,7 +2,6 @@
 #include "proxy/upstream/health.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 
 #include "core/arena.h"
+#include "core/http_client.h"
 #include "core/log.h"
 #include "core/url.h"
 #include "proxy/upstream/pool.h"
@@ -24,7 +24,7 @@ struct ag_health {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop, kick;
-    CURL *easy[AG_POOL_MAX];
+    struct ag_http_client *client[AG_POOL_MAX]; /* one per replica: keeps its connection */
 };
 
 enum ag_rc ag_upstream_url_parse(const char *s, struct ag_upstream_url *out, struct ag_err *err)
@@ -181,49 +181,36 @@ size_t ag_health_members(const struct ag_config *cfg, struct ag_arena *a,
     return n;
 }
 
-static size_t ag_health_discard(char *d, size_t s, size_t n, void *u)
-{
-    (void)d;
-    (void)u;
-    return s * n;
-}
-
 static bool ag_health_check_one(struct ag_health *h, struct ag_replica *r,
                                 const struct ag_config *cfg, char *why, size_t why_len)
 {
-    CURL *e = h->easy[r->index];
-    if (!e) {
-        e = h->easy[r->index] = curl_easy_init();
-        if (!e)
+    struct ag_http_client *c = h->client[r->index];
+    if (!c) {
+        c = h->client[r->index] = ag_http_client_new();
+        if (!c) {
+            snprintf(why, why_len, "cannot make an HTTP client");
             return false;
+        }
     }
     char url[1024];
     const char *hp = cfg->upstreams.health_path ? cfg->upstreams.health_path : "/health";
     snprintf(url, sizeof(url), "%s%s", r->base, hp);
-    struct curl_slist ct = {.data = r->connect_to, .next = NULL};
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CONNECT_TO, r->connect_to[0] ? &ct : NULL);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     long tmo = cfg->upstreams.health_timeout_ms > 0 ? cfg->upstreams.health_timeout_ms : 2000;
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, tmo);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ag_health_discard);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "airgate-health/" AG_VERSION);
-    if (cfg->upstreams.ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->upstreams.ca_file);
-    char detail[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, detail);
-    CURLcode rc = curl_easy_perform(e);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    struct ag_http_client_opts o = {.ca_file = cfg->upstreams.ca_file,
+                                    .connect_timeout_ms = tmo,
+                                    .timeout_ms = tmo,
+                                    .connect_to = r->connect_to,
+                                    .user_agent = "airgate-health/" AG_VERSION};
+    struct ag_http_call call = {.url = url};
+    struct ag_err err = {0};
     long code = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-    bool ok = rc == CURLE_OK && code >= 200 && code < 400;
+    enum ag_rc rc = ag_http_client_call(c, &call, &o, &code, NULL, &err);
+    bool ok = rc == AG_OK && code >= 200 && code < 400;
     if (!ok) {
-        if (rc == CURLE_OK)
+        if (rc == AG_OK)
             snprintf(why, why_len, "HTTP %ld from %s", code, hp);
         else
-            snprintf(why, why_len, "%s", detail[0] ? detail : curl_easy_strerror(rc));
+            snprintf(why, why_len, "%s", err.msg);
         ag_log(AG_LOG_DEBUG, NULL, "health check %s failed: %s", url, why);
     }
     return ok;
@@ -254,7 +241,7 @@ static void *ag_health_main(void *arg)
             struct ag_replica *r = &pool->slots[i];
             if (!atomic_load(&r->in_use))
                 continue;
-            char why[CURL_ERROR_SIZE + 64] = "";
+            char why[320] = "";
             bool ok = ag_health_check_one(h, r, cfg, why, sizeof(why));
             if (ag_pool_observe(pool, r, ok))
                 ag_log(ok ? AG_LOG_INFO : AG_LOG_WARN, NULL, "upstream %s is now %s%s%s", r->label,
@@ -313,10 +300,8 @@ void ag_health_stop(struct ag_health *h)
     pthread_cond_signal(&h->cond);
     pthread_mutex_unlock(&h->lock);
     pthread_join(h->thread, NULL);
-    for (int i = 0; i < AG_POOL_MAX; i++) {
-        if (h->easy[i])
-            curl_easy_cleanup(h->easy[i]);
-    }
+    for (int i = 0; i < AG_POOL_MAX; i++)
+        ag_http_client_free(h->client[i]);
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);
     free(h);

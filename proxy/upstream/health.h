@@ -1,6 +1,6 @@
 /* Active health checks (GET upstreams.health_path every health_interval_s, rise/fall) and the
  * periodic DNS re-resolution of upstream names, on one background thread, never on the request
- * path. An upstream client file: uses curl (blocking, on its own thread). */
+ * path. Uses the one HTTP client (core/http_client.h; blocking, on its own thread). */
 #ifndef AG_PROXY_HEALTH_H
 #define AG_PROXY_HEALTH_H
 

@@ -81,6 +81,8 @@ const accounts = new Accounts(realm);
 const store = new Store();
 const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
 let keys = [generateSigningKey(args.alg)]; // current key first
+let clientExtra = {}; // client metadata set through POST /_test/client
+const CLIENT_EXTRA = ['jwks_uri', 'id_token_encrypted_response_alg', 'id_token_encrypted_response_enc'];
 
 const stats = {
   requests: {},
@@ -113,6 +115,7 @@ function buildProvider() {
     cookieKeys,
     stats,
     log,
+    clientExtra,
   });
   provider.proxy = true; // trusts only the X-Forwarded-Proto that toProvider() sets
   providerCallback = provider.callback();
@@ -325,6 +328,24 @@ async function testApi(req, res, path) {
     buildProvider();
     log(`signing key ${retired} retired`);
     sendJson(res, 200, { retired_kid: retired, ...keyInfo() });
+  } else if (method === 'POST' && path === '/_test/client') {
+    const body = await readJson(req, 16 * 1024);
+    const next = {};
+    for (const [k, v] of Object.entries(body)) {
+      if (!CLIENT_EXTRA.includes(k)) throw new HttpError(400, `unknown client setting ${JSON.stringify(k)} (known: ${CLIENT_EXTRA.join(', ')})`);
+      if (v !== null && typeof v !== 'string') throw new HttpError(400, `${k} must be a string or null`);
+      if (v !== null) next[k] = v;
+    }
+    clientExtra = next;
+    try {
+      buildProvider();
+    } catch (err) {
+      clientExtra = {};
+      buildProvider();
+      throw new HttpError(400, `client settings refused: ${err.message}`);
+    }
+    log(`client settings: ${JSON.stringify(clientExtra)}`);
+    sendJson(res, 200, { client: clientExtra });
   } else if (method === 'POST' && path === '/_test/token') {
     sendJson(res, 200, mintTestToken(await readJson(req, 64 * 1024)));
   } else {

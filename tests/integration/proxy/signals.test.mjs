@@ -104,3 +104,35 @@ test('SIGHUP re-fetches keys; a token signed by a rotated-in key is accepted', a
     assert.equal((await ag.stop()).code, 0);
   }
 });
+
+test('SIGHUP: freeing the old key cache never stalls the event loop while its JWKS fetch hangs', async () => {
+  // an issuer that accepts connections and never answers: the old key cache's refresh thread
+  // sits in a fetch for oidc.http_timeout_ms, and freeing that cache joins the thread
+  const held = [];
+  const hole = net.createServer((s) => { s.on('error', () => {}); held.push(s); });
+  await new Promise((r) => hole.listen(0, '127.0.0.1', r));
+  const cfg = baseConfig(idp, [up.url], { server: { threads: 1 } });
+  cfg.oidc = { ...cfg.oidc, issuer: `http://127.0.0.1:${hole.address().port}/realms/demo`, http_timeout_ms: 5000, jwks_min_refetch_s: 1 };
+  const ag = await startAirgate(cfg, { timeoutMs: 20000 });
+  try {
+    assert.equal((await fetch(`${ag.url}/healthz`)).status, 200); // the loop now holds the runtime
+    // wait for a fresh fetch: the refresh thread is stuck in it for the next 5 s
+    const n = held.length;
+    await waitFor(() => held.length > n, { timeoutMs: 15000, stepMs: 10 });
+    ag.writeConfig(baseConfig(idp, [up.url], { server: { threads: 1 } })); // the real IdP: a new key cache
+    ag.proc.kill('SIGHUP');
+    await waitFor(() => ag.lines.some((l) => l.includes('"reloaded')), { stepMs: 10 });
+    // the first connection after the reload makes the loop drop its reference to the old runtime
+    const t0 = Date.now();
+    const r = await fetch(`${ag.url}/healthz`);
+    const ms = Date.now() - t0;
+    assert.equal(r.status, 200);
+    assert.ok(ms < 1000, `the first request after the reload took ${ms} ms`);
+    const token = await mintToken(idp, { username: 'admin' });
+    assert.equal((await get(ag, '/after', token)).status, 200);
+  } finally {
+    assert.equal((await ag.stop()).code, 0);
+    for (const s of held) s.destroy();
+    hole.close();
+  }
+});

@@ -46,7 +46,8 @@ function afterLogoutUri(ctx, state) {
 
 // opts: { issuer, realm, realmPath, clientId, clientSecret, redirectUris,
 //   postLogoutUris, ttl: {access, id, refresh, session}, alg, keys (current
-//   first), store, accounts, cookieKeys, stats, log }
+//   first), store, accounts, cookieKeys, stats, log, clientExtra (more client
+//   metadata, e.g. jwks_uri and id_token_encrypted_response_alg/enc) }
 export function createProvider(opts) {
   const {
     issuer, realm, realmPath, clientId, clientSecret, ttl, alg, keys, store, accounts, stats, log,
@@ -79,6 +80,8 @@ export function createProvider(opts) {
       post_logout_redirect_uris: concreteUris(opts.postLogoutUris, 'http://127.0.0.1/airgate-test-idp-wildcard'),
       token_endpoint_auth_method: 'client_secret_basic', // client_secret_post is accepted too
       id_token_signed_response_alg: alg,
+      // Keycloak's "ID token encryption" client settings (jwks_uri = the client's JWKS URL).
+      ...(opts.clientExtra || {}),
     }],
     jwks: { keys: keys.map((k) => k.privateJwk) },
     cookies: {
@@ -108,7 +111,12 @@ export function createProvider(opts) {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
     pkce: { methods: ['S256'], required: () => true },
     responseTypes: ['code'],
-    enabledJWA: { idTokenSigningAlgValues: [alg] },
+    enabledJWA: {
+      idTokenSigningAlgValues: [alg],
+      // RSA-OAEP-256 too, so that tests can show what a relying party without it answers.
+      idTokenEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256', 'ECDH-ES'],
+      idTokenEncryptionEncValues: ['A128CBC-HS256', 'A128GCM', 'A256CBC-HS512', 'A256GCM'],
+    },
     clientBasedCORS: () => false,
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
@@ -123,6 +131,7 @@ export function createProvider(opts) {
     },
     features: {
       devInteractions: { enabled: false },
+      encryption: { enabled: true }, // encrypted ID tokens, per client (POST /_test/client)
       revocation: { enabled: true },
       userinfo: { enabled: true }, // served by idp.mjs itself (JWT access tokens)
       rpInitiatedLogout: {
@@ -232,6 +241,7 @@ export function createProvider(opts) {
       // Keycloak's extra token-response members.
       if (ctx.body.refresh_token) ctx.body.refresh_expires_in = ttl.refresh;
       ctx.body['not-before-policy'] = 0;
+      if (typeof ctx.body.id_token === 'string' && ctx.body.id_token.split('.').length === 5) stats.event('id_token_encrypted');
       try {
         const p = JSON.parse(Buffer.from(ctx.body.access_token.split('.')[1], 'base64url'));
         if (p.sid) ctx.body.session_state = p.sid;

@@ -4,6 +4,7 @@
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "core/arena.h"
 #include "core/b64url.h"

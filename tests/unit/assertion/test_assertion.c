@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <string.h>
+#include <jansson.h>
+#include <stdio.h>
 
 #include "auth/assertion/assertion.h"
 #include "check.h"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <jansson.h>
 
 #include "auth/assertion/assertion.h"
 #include "check.h"

@@ -1,6 +1,7 @@
 /* Discovery document checks (no network: the integration tests fetch a real one). */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "auth/idp/discovery.h"
 #include "auth/jose/jwt.h"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "auth/jose/jwks.h"
 #include "auth/jose/jwt.h"

@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <string.h>
+#include <jansson.h>
 
 static void t_split(struct ag_arena *a, const char *s, char sep, struct ag_strlist *out)
 {

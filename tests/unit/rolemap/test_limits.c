@@ -2,6 +2,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 #include <time.h>
+#include <jansson.h>
+#include <stdio.h>
 
 #include "core/buf.h"
 #include "helpers.h"

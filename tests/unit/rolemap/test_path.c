@@ -2,6 +2,8 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <string.h>
+#include <jansson.h>
+#include <stdio.h>
 
 #include "core/arena.h"
 #include "rolemap/path.h"

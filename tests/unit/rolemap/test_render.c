@@ -1,6 +1,7 @@
 /* JSON and human renderings of an identity. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "core/buf.h"
 #include "helpers.h"
