@@ -66,7 +66,8 @@ struct ag_config {
 
     struct {
         enum { AG_CONF_LOG_DEBUG, AG_CONF_LOG_INFO, AG_CONF_LOG_WARN, AG_CONF_LOG_ERROR } level;
-        bool json;
+        enum { AG_CONF_LOG_JSON, AG_CONF_LOG_TEXT, AG_CONF_LOG_GCP } format;
+        char *gcp_project_id; /* NULL: gcp lines carry no trace field */
     } log;
 
     struct {

@@ -14,7 +14,7 @@
     offsetof(struct ag_config, t), offsetof(struct ag_config, h), offsetof(struct ag_config, p)
 
 static const char *const ag_levels[] = {"debug", "info", "warn", "error", NULL};
-static const char *const ag_formats[] = {"json", "text", NULL};
+static const char *const ag_formats[] = {"json", "text", "gcp", NULL};
 static const char *const ag_client_auths[] = {"client_secret_basic", "client_secret_post", NULL};
 static const char *const ag_unavailable[] = {"serve", "deny", NULL};
 static const char *const ag_balances[] = {"round_robin", "least_conn", NULL};
@@ -43,8 +43,13 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "PEM private key for `tls.cert_file`."},
     {"log.level", AG_OPT_ENUM, FLD(log.level), 0, "info", 0, 0, ag_levels,
      "Minimum level logged: `debug`, `info`, `warn`, `error`."},
-    {"log.format", AG_OPT_ENUM, FLD(log.json), 0, "json", 0, 0, ag_formats,
-     "`json` (one object per line) or `text`."},
+    {"log.format", AG_OPT_ENUM, FLD(log.format), 0, "json", 0, 0, ag_formats,
+     "`json` (one object per line), `text`, or `gcp`: one JSON object per line with Cloud "
+     "Logging's fields (`severity`, `message`, `time`, access lines with `httpRequest`)."},
+    {"log.gcp_project_id", AG_OPT_STRING, FLD(log.gcp_project_id), 0, NULL, 0, 0, NULL,
+     "Google Cloud project id (`log.format: gcp` only); when set, access lines carry "
+     "`logging.googleapis.com/trace` = `projects/<id>/traces/<trace>` from the load balancer's "
+     "`X-Cloud-Trace-Context` header."},
     {"management.listen", AG_OPT_LISTEN,
      LFLD(management.listen, management.listen_host, management.listen_port), 0, "127.0.0.1:9090",
      0, 0, NULL,

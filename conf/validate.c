@@ -9,6 +9,7 @@
 #include "conf/convert.h"
 #include "conf/options.h"
 #include "core/arena.h"
+#include "core/log.h"
 #include "core/route.h"
 #include "core/url.h"
 
@@ -351,8 +352,25 @@ static void ag_check_management(struct ag_conf_ctx *ctx)
                       c->management.listen, c->listen);
 }
 
+static void ag_check_log(struct ag_conf_ctx *ctx)
+{
+    const char *id = ctx->cfg->log.gcp_project_id;
+    if (!id)
+        return;
+    if (ctx->cfg->log.format != AG_CONF_LOG_GCP)
+        ag_conf_error(ctx, ag_loc_key(ctx, "log.gcp_project_id"), "log.gcp_project_id",
+                      "is only used with log.format: gcp (log.format is %s)",
+                      ctx->cfg->log.format == AG_CONF_LOG_TEXT ? "text" : "json");
+    else if (!ag_log_gcp_project_valid(id))
+        ag_conf_error(ctx, ag_loc_key(ctx, "log.gcp_project_id"), "log.gcp_project_id",
+                      "must be a Google Cloud project id (6-30 of a-z, 0-9, '-', starting with a "
+                      "letter, e.g. my-project-123); got \"%.64s\"",
+                      id);
+}
+
 void ag_conf_validate(struct ag_conf_ctx *ctx)
 {
+    ag_check_log(ctx);
     ag_check_public_routes(ctx);
     ag_check_management(ctx);
     ag_check_urls(ctx);

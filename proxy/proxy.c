@@ -55,7 +55,11 @@ static void ag_proxy_log_level(const struct ag_config *cfg)
 {
     static const enum ag_log_level map[] = {AG_LOG_DEBUG, AG_LOG_INFO, AG_LOG_WARN, AG_LOG_ERROR};
     unsigned l = (unsigned)cfg->log.level;
-    ag_log_setup(l < 4 ? map[l] : AG_LOG_INFO, cfg->log.json ? AG_LOG_JSON : AG_LOG_TEXT, 2);
+    enum ag_log_format f = cfg->log.format == AG_CONF_LOG_TEXT  ? AG_LOG_TEXT
+                           : cfg->log.format == AG_CONF_LOG_GCP ? AG_LOG_GCP
+                                                                : AG_LOG_JSON;
+    ag_log_set_gcp_project(cfg->log.gcp_project_id);
+    ag_log_setup(l < 4 ? map[l] : AG_LOG_INFO, f, 2);
 }
 
 static void ag_proxy_free_parts(struct ag_proxy *px)

@@ -12,10 +12,11 @@ apt_build=(build-essential cmake pkg-config git ca-certificates openssl
   libcriterion-dev libhttp-parser-dev libhiredis-dev libmicrohttpd-dev)
 # Tests: sanitizer runtime, static analysis, the real IdP (Node), real upstreams, a real browser,
 # the deploy checks (kubectl kustomize, systemd-analyze, PyJWT as Airflow ships it, Flask +
-# Flask-Login for webserver_config.py).
+# Flask-Login for webserver_config.py), mmdebstrap for the registry-free root filesystem
+# (podman + runc are optional: its container check is skipped without them).
 apt_test=(clang clang-tidy cppcheck libclang-rt-14-dev chromium nginx curl
   systemd python3 python3-jwt python3-cryptography python3-flask python3-flask-login
-  redis-server)
+  redis-server mmdebstrap)
 # Benchmarks: load generator and the peers we compare against.
 apt_bench=(wrk apache2 libapache2-mod-auth-openidc hyperfine linux-perf procps)
 

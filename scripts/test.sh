@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what is missing, builds, lints, and runs every
 # test in the dev build and again under AddressSanitizer + UBSan.
-# Usage: scripts/test.sh [--quick]   (--quick: dev build only, no sanitizer pass, no lint)
+# Usage: scripts/test.sh [--quick|--rootfs]
+#   --quick   dev build only, no sanitizer pass, no lint
+#   --rootfs  only the root filesystem step (needs build/dev/airgate)
+# AG_SKIP_ROOTFS=1 skips the root filesystem step (counted as skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=0
+quick=0 only_rootfs=0
 [ "${1:-}" = "--quick" ] && quick=1
+[ "${1:-}" = "--rootfs" ] && only_rootfs=1 quick=1
 jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/deps.sh test
@@ -48,8 +52,51 @@ PY
   return $rc
 }
 
+# The registry-free image: scripts/build-rootfs.sh (its Debian part cached in build/rootfs-cache,
+# rebuilt weekly) with the dev binary, then airgate run inside it with chroot (version,
+# check-config, serve + /readyz) and, where podman works, as an imported OCI image.
+run_rootfs() {
+  echo "== rootfs"
+  local why=
+  [ "${AG_SKIP_ROOTFS:-0}" = 1 ] && why="AG_SKIP_ROOTFS=1"
+  [ -z "$why" ] && [ "$(id -u)" -ne 0 ] && why="needs root (mmdebstrap, chroot)"
+  [ -z "$why" ] && [ ! -x build/dev/airgate ] && why="build/dev/airgate is not built"
+  if [ -n "$why" ]; then
+    echo "rootfs: SKIP: $why"
+    total_skip=$((total_skip + 3))
+    return 0
+  fi
+  local t0=$SECONDS rc t p=0 f=0 s=0
+  if ! scripts/build-rootfs.sh build/rootfs build/dev/airgate; then
+    echo "rootfs: FAIL: scripts/build-rootfs.sh"
+    total_fail=$((total_fail + 3))
+    return 1
+  fi
+  local built=$((SECONDS - t0))
+  for t in rootfs rootfs_podman; do
+    rc=0
+    node "tests/deploy/$t.test.mjs" build/rootfs >"build/$t-test.log" 2>&1 || rc=$?
+    case $rc in
+    0) p=$((p + 1)) && echo "rootfs: $t passed" ;;
+    77) s=$((s + 1)) && echo "rootfs: $t skipped: $(grep -m1 '^SKIP' "build/$t-test.log")" ;;
+    *) f=$((f + 1)) && echo "rootfs: $t FAILED (build/$t-test.log):" && grep -E '^not ok|error' "build/$t-test.log" | head -20 ;;
+    esac
+  done
+  p=$((p + 1)) # the build itself
+  total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
+  echo "rootfs: $(du -sk build/rootfs | cut -f1) KiB, built in $built s, checked in $((SECONDS - t0 - built)) s;" \
+    "$p passed, $f failed, $s skipped"
+  [ $f -eq 0 ]
+}
+
 status=0
+if [ $only_rootfs -eq 1 ]; then
+  run_rootfs || status=1
+  echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
+  exit $status
+fi
 run_preset dev || status=1
+run_rootfs || status=1
 if [ $quick -eq 0 ]; then
   run_preset asan || status=1
 fi

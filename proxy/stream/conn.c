@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/http_msg.h"
 #include "core/log.h"
 #include "proxy/decide/cidr.h"
 #include "proxy/proxy.h"
@@ -63,18 +64,25 @@ static void ag_cconn_log_request(struct ag_req *r, bool ok)
     ag_metrics_request(r->route, r->status);
     if (AG_LOG_INFO < ag_log_min_level)
         return;
+    struct ag_log_http http = {
+        .method = r->req.method ? r->req.method : "-",
+        .path = r->req.path ? r->req.path : "-", /* never the query: codes, tokens */
+        .remote_ip = r->req.client_ip ? r->req.client_ip : "-",
+        .status = r->status,
+        .response_size = r->bytes_out,
+        .latency_us = ag_loop_now_us() - r->t0_us,
+    };
+    if (r->req.n_headers > 0) {
+        http.user_agent = ag_http_header_get(&r->req, "User-Agent");
+        http.trace_context = ag_http_header_get(&r->req, "X-Cloud-Trace-Context");
+    }
     struct ag_log_field fields[] = {
-        AG_LF_STR("method", r->req.method ? r->req.method : "-"),
-        AG_LF_STR("path", r->req.path ? r->req.path : "-"), /* never the query: codes, tokens */
-        AG_LF_STR("client", r->req.client_ip ? r->req.client_ip : "-"),
         AG_LF_STR("roles", r->roles ? r->roles : ""),
         AG_LF_STR("upstream", r->replica ? r->replica->label : "-"),
-        AG_LF_NUM("status", r->status),
-        AG_LF_NUM("bytes", r->bytes_out),
-        AG_LF_NUM("latency_us", ag_loop_now_us() - r->t0_us),
         AG_LF_STR("outcome", ok ? "ok" : "aborted"),
     };
-    ag_log_emit(AG_LOG_INFO, &r->lctx, fields, sizeof(fields) / sizeof(fields[0]), "request");
+    ag_log_emit_http(AG_LOG_INFO, &r->lctx, &http, fields, sizeof(fields) / sizeof(fields[0]),
+                     "request");
 }
 
 /* Ends c->req: upstream side, log, counters. */

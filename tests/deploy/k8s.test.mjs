@@ -210,6 +210,16 @@ function checkConfig(text, label) {
   }
 }
 
+// On GKE the lines go to Cloud Logging: log.format gcp in the config, and no environment variable
+// (which would win over the file) setting another format.
+function checkGcpLogging(dep, config, label) {
+  assert.equal(config.log.format, 'gcp', `${label}: log.format`);
+  assert.match(config.log.gcp_project_id ?? '', /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, `${label}: log.gcp_project_id`);
+  const c = dep.spec.template.spec.containers.find((x) => x.name === 'airgate');
+  const env = (c.env ?? []).find((e) => e.name === 'AIRGATE_LOG_FORMAT');
+  assert.ok(!env || env.value === 'gcp', `${label}: AIRGATE_LOG_FORMAT=${env?.value} overrides the config`);
+}
+
 test('base renders, validates and is hardened', () => {
   const objs = render('deploy/k8s/base');
   const { text } = checkCommon(objs, 'base');
@@ -229,6 +239,7 @@ test('gke overlay: NEG, BackendConfig on /readyz, GCLB trusted ranges', () => {
   assert.equal(String(bc.spec.healthCheck.port), port);
   assert.equal(bc.spec.healthCheck.type, 'HTTP');
   assert.deepEqual([...config.trusted_proxies].sort(), ['130.211.0.0/22', '35.191.0.0/16']);
+  checkGcpLogging(dep, config, 'gke');
   // The GKE policy: least privilege, each client role its own Airflow role, everyone else denied.
   assert.deepEqual(config.roles.map, {
     airflow_admin: 'Admin', airflow_op: 'Op', airflow_user: 'User', airflow_viewer: 'Viewer',
@@ -248,6 +259,7 @@ test('airflow3 overlay: the same gateway in front of the chart\'s Airflow 3 api-
   const np = one(objs, 'NetworkPolicy');
   assert.deepEqual(np.spec.podSelector.matchLabels, { component: 'api-server', release: 'airflow' });
   assert.equal(config.upstreams.health_path, '/api/v2/monitor/health');
+  checkGcpLogging(objs.find((o) => o.kind === 'Deployment'), config, 'airflow3');
   assert.ok(one(objs, 'BackendConfig', 'airgate'), 'the GKE parts come along');
   checkConfig(text, 'airflow3 ConfigMap');
 });

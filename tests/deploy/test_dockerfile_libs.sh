@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# deploy/Dockerfile: the runtime stage installs every shared library the built airgate needs.
-# Each library `ldd` shows is mapped to its Debian package with `dpkg -S`; that package must be in
-# the runtime stage's apt-get list (directly linked libraries: explicitly), pulled in by one of the
-# listed packages, or part of every Debian image (essential packages and their dependencies).
+# deploy/runtime-packages.txt (the one runtime package list, installed by deploy/Dockerfile's
+# runtime stage and by scripts/build-rootfs.sh) holds every shared library the built airgate needs.
+# Each library `ldd` shows is mapped to its Debian package with `dpkg -S`; that package must be
+# listed (directly linked libraries: explicitly), pulled in by one of the listed packages, or part
+# of every Debian image (essential packages and their dependencies; the root filesystem of
+# build-rootfs.sh has no essential packages: its own test runs airgate inside it).
 # Usage: test_dockerfile_libs.sh SOURCE_DIR AIRGATE_BINARY
 set -euo pipefail
 src=$1 airgate=$2
@@ -18,10 +20,10 @@ command -v $py >/dev/null 2>&1 || {
   echo "SKIP: python3 is not installed"
   exit 77
 }
-exec $py - "$src/deploy/Dockerfile" "$airgate" <<'PY'
+exec $py - "$src/deploy/Dockerfile" "$airgate" "$src/deploy/runtime-packages.txt" <<'PY'
 import re, subprocess, sys
 
-dockerfile, binary = sys.argv[1], sys.argv[2]
+dockerfile, binary, pkglist = sys.argv[1], sys.argv[2], sys.argv[3]
 fail = []
 
 # --- the Dockerfile: stages, runtime package list, user
@@ -36,10 +38,25 @@ if not re.fullmatch(r"debian:(12|bookworm)", build_image):
 if not re.fullmatch(r"debian:(12|bookworm)-slim", runtime_image):
     fail.append("runtime stage is %s, not Debian 12 slim" % runtime_image)
 listed = set()
-for m in re.finditer(r"apt-get install([^&\n]*)", runtime):
-    listed.update(t for t in m.group(1).split() if not t.startswith("-"))
+for n, line in enumerate(open(pkglist), 1):
+    name = line.split("#", 1)[0].strip()
+    if not name:
+        continue
+    if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", name):
+        fail.append("%s:%d: not a Debian package name: %r" % (pkglist, n, name))
+    listed.add(name)
 if not listed:
-    fail.append("no apt-get install in the runtime stage")
+    fail.append("%s lists no package" % pkglist)
+# the runtime stage installs that list and nothing else
+if not re.search(r"COPY\s+deploy/runtime-packages\.txt\s", runtime):
+    fail.append("the runtime stage does not COPY deploy/runtime-packages.txt")
+installs = re.findall(r"apt-get install([^&\n]*)", runtime)
+if len(installs) != 1 or not re.search(r"runtime-packages\.txt\s*\|\s*xargs\s+apt-get install", runtime):
+    fail.append("the runtime stage must install exactly the list (... runtime-packages.txt | xargs apt-get install)")
+for m in installs:
+    extra = [t for t in m.split() if not t.startswith("-")]
+    if extra:
+        fail.append("the runtime stage installs packages outside the list: %s" % " ".join(extra))
 for p in sorted(listed):
     if p.endswith("-dev") or p in ("build-essential", "cmake", "gcc", "pkg-config"):
         fail.append("build-only package %s in the runtime stage" % p)

@@ -73,7 +73,8 @@ export function startAirgate(cfg, { dir = tmpDir(), timeoutMs = 10000 } = {}) {
         if (lines.length > 20000) lines.splice(0, 10000);
         let j;
         try { j = JSON.parse(line); } catch { continue; }
-        if (!settled && typeof j.msg === 'string' && j.msg.startsWith('listening on')) {
+        const msg = j.msg ?? j.message; // log.format json or gcp
+        if (!settled && typeof msg === 'string' && msg.startsWith('listening on')) {
           settled = true;
           clearTimeout(timer);
           const scheme = j.scheme;

@@ -1,5 +1,6 @@
 /* Broken configs: each case asserts the exact error output, one "CFG:LINE: key: reason" line. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,8 +122,9 @@ Test(bad, negative_out_of_range)
 
 Test(bad, bad_enum_with_suggestion)
 {
-    EXPECT_ERR(BASE "log:\n  format: jsn\n",
-               "CFG:13: log.format: must be one of json, text; got \"jsn\" (did you mean json?)\n");
+    EXPECT_ERR(
+        BASE "log:\n  format: jsn\n",
+        "CFG:13: log.format: must be one of json, text, gcp; got \"jsn\" (did you mean json?)\n");
 }
 
 Test(bad, missing_required_key)
@@ -709,4 +711,36 @@ Test(bad, management_listen_on_the_public_port)
     cr_assert_null(ct_errors(BASE "listen: \"127.0.0.1:0\"\nmanagement: { listen: "
                                   "\"127.0.0.1:0\" }\n",
                              no_env));
+}
+
+Test(bad, log_gcp_project_id_needs_gcp_format)
+{
+    EXPECT_ERR(BASE "log:\n  gcp_project_id: my-project-1\n",
+               "CFG:13: log.gcp_project_id: is only used with log.format: gcp (log.format is "
+               "json)\n");
+    EXPECT_ERR(BASE "log:\n  format: text\n  gcp_project_id: my-project-1\n",
+               "CFG:14: log.gcp_project_id: is only used with log.format: gcp (log.format is "
+               "text)\n");
+}
+
+Test(bad, log_gcp_project_id_malformed)
+{
+    const char *bad[] = {"My-Project",
+                         "short",
+                         "1project",
+                         "my-project-",
+                         "my project x",
+                         "projects/my-project",
+                         "a-project-id-that-is-far-too-long-x",
+                         "nodot:my-project"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char yaml[512], want[512];
+        snprintf(yaml, sizeof(yaml), BASE "log:\n  format: gcp\n  gcp_project_id: \"%s\"\n",
+                 bad[i]);
+        snprintf(want, sizeof(want),
+                 "CFG:14: log.gcp_project_id: must be a Google Cloud project id (6-30 of a-z, "
+                 "0-9, '-', starting with a letter, e.g. my-project-123); got \"%s\"\n",
+                 bad[i]);
+        EXPECT_ERR(yaml, want);
+    }
 }

@@ -26,7 +26,8 @@ Test(good, defaults)
     cr_assert_str_eq(c->redirect_uri, "https://airflow.example.com/oauth2/callback");
     cr_assert_eq(c->n_trusted_proxies, 0);
     cr_assert_eq(c->log.level, AG_CONF_LOG_INFO);
-    cr_assert(c->log.json);
+    cr_assert_eq(c->log.format, AG_CONF_LOG_JSON);
+    cr_assert_null(c->log.gcp_project_id);
     cr_assert_eq(c->oidc.scopes.n, 3);
     cr_assert_str_eq(c->oidc.scopes.items[0], "openid");
     cr_assert_str_eq(c->oidc.scopes.items[2], "email");
@@ -125,7 +126,7 @@ Test(good, full_config)
     cr_assert_eq(c->trusted_proxies[2].prefix, 48);
     cr_assert_eq(c->trusted_proxies[3].prefix, 32, "a bare address is a host route");
     cr_assert_eq(c->log.level, AG_CONF_LOG_DEBUG);
-    cr_assert_not(c->log.json);
+    cr_assert_eq(c->log.format, AG_CONF_LOG_TEXT);
     cr_assert_eq(c->oidc.allowed_algs.n, 3);
     cr_assert_str_eq(c->oidc.allowed_algs.items[2], "HS256");
     cr_assert_eq(c->oidc.leeway_s, 0);
@@ -424,5 +425,18 @@ Test(good, management_listen_default_and_override)
     c = ct_load(BASE, env);
     cr_assert_str_eq(c->management.listen_host, "0.0.0.0");
     cr_assert_eq(c->management.listen_port, 0);
+    ag_config_unref(c);
+}
+
+Test(good, log_format_gcp_with_project)
+{
+    struct ag_config *c =
+        ct_load(BASE "log:\n  format: gcp\n  gcp_project_id: example.com:my-project\n", no_env);
+    cr_assert_eq(c->log.format, AG_CONF_LOG_GCP);
+    cr_assert_str_eq(c->log.gcp_project_id, "example.com:my-project");
+    ag_config_unref(c);
+    c = ct_load(BASE "log:\n  format: gcp\n", no_env);
+    cr_assert_eq(c->log.format, AG_CONF_LOG_GCP);
+    cr_assert_null(c->log.gcp_project_id);
     ag_config_unref(c);
 }
