@@ -220,6 +220,7 @@ static enum ag_rc ag_rm_policy(const struct ag_config *cfg, struct ag_jwt_policy
     p->issuer = cfg->oidc.issuer;
     p->audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     p->azp = cfg->oidc.client_id;
+    p->accept_azp = cfg->oidc.accept_azp_as_audience;
     p->leeway_s = cfg->oidc.leeway_s;
     if (cfg->oidc.max_token_bytes > 0)
         p->max_token_bytes = (size_t)cfg->oidc.max_token_bytes;

@@ -27,7 +27,9 @@ static const char ag_token_usage[] =
     "  --jwks FILE_OR_URL   the JWK Set: a file, or an http(s):// URL\n"
     "  --issuer ISS         require iss == ISS exactly; without --jwks, the key set is found\n"
     "                       by OIDC discovery (ISS/.well-known/openid-configuration)\n"
-    "  --audience AUD       require aud to contain AUD, or azp == AUD (Keycloak access tokens)\n"
+    "  --audience AUD       require aud to contain AUD (azp is not a substitute)\n"
+    "  --accept-azp-as-audience\n"
+    "                       with --audience: also accept azp == AUD when aud lacks it\n"
     "  --alg LIST           allowed algorithms, e.g. RS256,PS256,ES256 (default: every\n"
     "                       asymmetric one; HS* only when listed; never none)\n"
     "  --no-claims          check the signature only (the payload need not be JSON)\n"
@@ -106,11 +108,17 @@ static void ag_token_print_payload(const struct ag_jwt *jwt)
 static int ag_token_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"jwks", required_argument, NULL, 'j'},     {"issuer", required_argument, NULL, 'i'},
-        {"audience", required_argument, NULL, 'a'}, {"alg", required_argument, NULL, 'g'},
-        {"no-claims", no_argument, NULL, 'n'},      {"leeway", required_argument, NULL, 'l'},
-        {"ca-file", required_argument, NULL, 'c'},  {"max-bytes", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"jwks", required_argument, NULL, 'j'},
+        {"issuer", required_argument, NULL, 'i'},
+        {"audience", required_argument, NULL, 'a'},
+        {"alg", required_argument, NULL, 'g'},
+        {"no-claims", no_argument, NULL, 'n'},
+        {"leeway", required_argument, NULL, 'l'},
+        {"ca-file", required_argument, NULL, 'c'},
+        {"max-bytes", required_argument, NULL, 'm'},
+        {"accept-azp-as-audience", no_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *jwks = NULL, *ca_file = NULL;
     struct ag_jwt_policy pol;
@@ -135,6 +143,9 @@ static int ag_token_verify(int argc, char **argv)
         case 'g':
             if (ag_jws_algs_parse(optarg, &pol.allowed_algs, &err) != AG_OK)
                 return ag_token_usage_error("--alg: %s", err.msg);
+            break;
+        case 'z':
+            pol.accept_azp = true;
             break;
         case 'n':
             pol.check_claims = false;

@@ -14,6 +14,7 @@ static const char *const ag_formats[] = {"json", "text", NULL};
 static const char *const ag_client_auths[] = {"client_secret_basic", "client_secret_post", NULL};
 static const char *const ag_unavailable[] = {"serve", "deny", NULL};
 static const char *const ag_balances[] = {"round_robin", "least_conn", NULL};
+static const char *const ag_true_false[] = {"true", "false", NULL};
 
 /* Order matters: it is the print and reference order, and a "${key}" default may only name a key
  * that comes earlier. */
@@ -54,7 +55,11 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "JWS algorithms accepted: RS/PS/ES 256/384/512, EdDSA; HS256/384/512 only if listed; "
      "`none` is always rejected."},
     {"oidc.audience", AG_OPT_STRING, FLD(oidc.audience), 0, "${oidc.client_id}", 0, 0, NULL,
-     "Accepted `aud` of tokens (`azp` equal to the client id is accepted too)."},
+     "Accepted `aud` of bearer tokens besides the client id: `aud` must contain one of the two."},
+    {"oidc.accept_azp_as_audience", AG_OPT_ENUM, FLD(oidc.accept_azp_as_audience), 0, "false", 0, 0,
+     ag_true_false,
+     "`true`: a bearer token whose `aud` names neither is still accepted when `azp` is the client "
+     "id. Off: add Keycloak's Audience mapper to the client instead (docs/keycloak.md)."},
     {"oidc.leeway_s", AG_OPT_INT, FLD(oidc.leeway_s), 0, "60", 0, 600, NULL,
      "Clock skew tolerated on `exp`/`nbf`/`iat`, in seconds."},
     {"oidc.ca_file", AG_OPT_PATH, FLD(oidc.ca_file), 0, NULL, 0, 0, NULL,

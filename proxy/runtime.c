@@ -81,6 +81,7 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
     rt->policy.issuer = cfg->oidc.issuer;
     rt->policy.audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     rt->policy.azp = cfg->oidc.client_id;
+    rt->policy.accept_azp = cfg->oidc.accept_azp_as_audience;
     rt->policy.leeway_s = cfg->oidc.leeway_s;
     rt->policy.max_token_bytes =
         cfg->oidc.max_token_bytes > 0 ? (size_t)cfg->oidc.max_token_bytes : 0;

@@ -46,10 +46,11 @@ function afterLogoutUri(ctx, state) {
 
 // opts: { issuer, realm, realmPath, clientId, clientSecret, redirectUris,
 //   postLogoutUris, ttl: {access, id, refresh, session}, alg, keys (current
-//   first), store, accounts, cookieKeys, stats, log }
+//   first), store, accounts, cookieKeys, stats, log, audienceMapper }
 export function createProvider(opts) {
   const {
     issuer, realm, realmPath, clientId, clientSecret, ttl, alg, keys, store, accounts, stats, log,
+    audienceMapper,
   } = opts;
   const currentKid = keys[0].kid;
   const cookieLong = { httpOnly: true, sameSite: 'lax', signed: true };
@@ -173,7 +174,7 @@ export function createProvider(opts) {
             jti,
             iss,
             ...accessTokenClaims(account, {
-              realm, clientId: token.clientId, sid: token.sid, scope,
+              realm, clientId: token.clientId, sid: token.sid, scope, audienceMapper,
             }),
           };
         },
