@@ -198,7 +198,7 @@ void ag_login_free(struct ag_login *l)
 static const char *ag_login_start_path(struct ag_arena *a, const char *rd)
 {
     return ag_arena_printf(a, "/oauth2/start?rd=%s",
-                           ag_http_url_encode(a, ag_redirect_sanitize(rd)));
+                           ag_http_url_encode(a, ag_redirect_target(a, rd)));
 }
 
 static void ag_login_unavailable(struct ag_arena *a, const struct ag_http_request *req,
