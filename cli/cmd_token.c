@@ -35,7 +35,7 @@ static const char ag_token_usage[] =
     "  --no-claims          check the signature only (the payload need not be JSON)\n"
     "  --leeway S           clock skew allowed on exp/nbf/iat, seconds (default 60)\n"
     "  --ca-file F          CA bundle for an https key set URL\n"
-    "  --max-bytes N        largest token accepted (default 262144)\n"
+    "  --max-bytes N        largest token accepted, 16..1048576 (default 1048576, 1 MiB)\n"
     "  -h, --help           this help\n"
     "\n"
     "Exit codes: 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable key set.\n";
@@ -162,8 +162,9 @@ static int ag_token_verify(int argc, char **argv)
         case 'm': {
             errno = 0;
             long long m = strtoll(optarg, &end, 10);
-            if (errno || *end || end == optarg || m < 16 || m > 64LL * 1024 * 1024)
-                return ag_token_usage_error("--max-bytes must be 16..67108864, not '%s'", optarg);
+            if (errno || *end || end == optarg || m < 16 || m > AG_CLI_MAX_TOKEN_BYTES)
+                return ag_token_usage_error("--max-bytes must be 16..%u, not '%s'",
+                                            AG_CLI_MAX_TOKEN_BYTES, optarg);
             pol.max_token_bytes = (size_t)m;
             break;
         }
@@ -179,7 +180,9 @@ static int ag_token_verify(int argc, char **argv)
     if (optind != argc - 1)
         return ag_token_usage_error("%s", "exactly one TOKEN (or '-') is required");
     const char *token = argv[optind];
-    size_t max = pol.max_token_bytes ? pol.max_token_bytes : AG_JWS_DEFAULT_MAX_BYTES;
+    if (!pol.max_token_bytes)
+        pol.max_token_bytes = AG_CLI_MAX_TOKEN_BYTES;
+    size_t max = pol.max_token_bytes;
     struct ag_buf in;
     ag_buf_init(&in, max + 16);
     if (strcmp(token, "-") == 0) {

@@ -71,7 +71,8 @@ const struct ag_conf_opt ag_conf_opts[] = {
     {"oidc.jwks_min_refetch_s", AG_OPT_INT, FLD(oidc.jwks_min_refetch_s), 0, "30", 1, 3600, NULL,
      "At most one unknown-`kid` re-fetch per this many seconds."},
     {"oidc.max_token_bytes", AG_OPT_INT, FLD(oidc.max_token_bytes), 0, "65536", 1024, 1048576, NULL,
-     "Longest token accepted (bearer header or token endpoint)."},
+     "Longest token accepted from the token endpoint at login. Bearer tokens are bounded by "
+     "`server.max_header_bytes` (431 above it); the CLI accepts up to 1 MiB."},
     {"oidc.token_endpoint_auth", AG_OPT_ENUM, FLD(oidc.token_endpoint_auth), 0,
      "client_secret_basic", 0, 0, ag_client_auths,
      "How the client authenticates at the token endpoint: `client_secret_basic` or "
