@@ -8,8 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "auth/idp/http_fetch.h"
 #include "auth/jose/jwks.h"
 #include "auth/jose/jwt.h"
@@ -19,6 +17,7 @@
 #include "core/arena.h"
 #include "core/b64url.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "rolemap/render.h"
 #include "rolemap/rolemap.h"
@@ -79,7 +78,7 @@ struct ag_rm_source {
 
 static void ag_rm_decref(void *j)
 {
-    json_decref(j);
+    ag_json_decref(j);
 }
 
 /* "airgate rolemap: <what> '<arg>'" (arg may be NULL) and a pointer to --help. */
@@ -178,12 +177,11 @@ static char *ag_rm_trim(char *s, size_t *len)
 }
 
 static enum ag_rc ag_rm_parse_claims(struct ag_arena *a, const char *text, size_t len,
-                                     const char *name, json_t **out, struct ag_err *err)
+                                     const char *name, ag_json **out, struct ag_err *err)
 {
-    json_error_t je;
+    struct ag_json_error je;
     /* NUL inside strings is let through so that rolemap can name the claim that holds it. */
-    json_t *j =
-        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    ag_json *j = ag_json_parse(text, len, AG_JSON_ANY | AG_JSON_ALLOW_NUL, &je);
     if (!j)
         return ag_err_set(err, AG_EPARSE, "%s: not valid JSON: line %d column %d: %s", name,
                           je.line, je.column, je.text);
@@ -194,7 +192,7 @@ static enum ag_rc ag_rm_parse_claims(struct ag_arena *a, const char *text, size_
 
 /* --no-verify: the payload of a compact JWS, decoded without any check. */
 static enum ag_rc ag_rm_decode_unverified(struct ag_arena *a, const char *tok, size_t len,
-                                          json_t **out, struct ag_err *err)
+                                          ag_json **out, struct ag_err *err)
 {
     const char *d1 = memchr(tok, '.', len);
     const char *d2 = d1 ? memchr(d1 + 1, '.', (size_t)(tok + len - d1 - 1)) : NULL;
@@ -237,7 +235,7 @@ static int ag_rm_is_url(const char *s)
 /* Verifies the token: against --jwks (file or URL) or the issuer's discovery + JWKS. */
 static enum ag_rc ag_rm_verify(struct ag_arena *a, const struct ag_config *cfg,
                                const struct ag_rm_opts *o, const char *tok, size_t len,
-                               struct ag_rm_source *src, json_t **out, struct ag_err *err)
+                               struct ag_rm_source *src, ag_json **out, struct ag_err *err)
 {
     struct ag_jwt_policy pol;
     if (ag_rm_policy(cfg, &pol, err) != AG_OK) {
@@ -299,8 +297,8 @@ static enum ag_rc ag_rm_verify(struct ag_arena *a, const struct ag_config *cfg,
 
 /* Reads the input named by the options into claims, verifying a token unless --no-verify. */
 static enum ag_rc ag_rm_input(struct ag_arena *a, const struct ag_config *cfg,
-                              const struct ag_rm_opts *o, struct ag_rm_source *src, json_t **claims,
-                              struct ag_err *err)
+                              const struct ag_rm_opts *o, struct ag_rm_source *src,
+                              ag_json **claims, struct ag_err *err)
 {
     struct ag_buf in;
     ag_buf_init(&in, AG_RM_MAX_INPUT);
@@ -352,49 +350,49 @@ static enum ag_rc ag_rm_input(struct ag_arena *a, const struct ag_config *cfg,
     return rc;
 }
 
-static json_t *ag_rm_strlist_json(const struct ag_rolemap *m)
+static ag_json *ag_rm_strlist_json(const struct ag_rolemap *m)
 {
-    json_t *arr = json_array();
+    ag_json *arr = ag_json_new_array();
     for (size_t i = 0; i < ag_rolemap_path_count(m); i++)
-        json_array_append_new(arr, json_string(ag_rolemap_path_text(m, i)));
+        ag_json_append(arr, ag_json_new_str(ag_rolemap_path_text(m, i)));
     return arr;
 }
 
-static json_t *ag_rm_nullable(const char *s)
+static ag_json *ag_rm_nullable(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return s ? ag_json_new_str(s) : ag_json_new_null();
 }
 
 /* The --json document: header fields, then the identity's own fields (same names as
  * /oauth2/userinfo), then the explanation. */
-static json_t *ag_rm_json_doc(struct ag_arena *a, const struct ag_rm_opts *o,
-                              const struct ag_rm_source *src, const struct ag_rolemap *m)
+static ag_json *ag_rm_json_doc(struct ag_arena *a, const struct ag_rm_opts *o,
+                               const struct ag_rm_source *src, const struct ag_rolemap *m)
 {
-    json_t *doc = json_object();
+    ag_json *doc = ag_json_new_object();
     ag_arena_cleanup_add(a, ag_rm_decref, doc);
-    json_object_set_new(doc, "schema_version", json_integer(AG_RM_SCHEMA_VERSION));
-    json_object_set_new(doc, "verified", json_boolean(src->verified));
-    json_object_set_new(doc, "warning", o->no_verify ? json_string(AG_RM_BANNER) : json_null());
-    json_t *s = json_object();
-    json_object_set_new(s, "kind", json_string(src->kind));
-    json_object_set_new(s, "from", json_string(src->from));
-    json_object_set_new(s, "alg", ag_rm_nullable(src->alg));
-    json_object_set_new(s, "kid", ag_rm_nullable(src->kid));
-    json_object_set_new(s, "keys", ag_rm_nullable(src->keys));
-    json_object_set_new(doc, "source", s);
-    json_t *c = json_object();
-    json_object_set_new(c, "claims", ag_rm_strlist_json(m));
+    ag_json_set(doc, "schema_version", ag_json_new_int(AG_RM_SCHEMA_VERSION));
+    ag_json_set(doc, "verified", ag_json_new_bool(src->verified));
+    ag_json_set(doc, "warning", o->no_verify ? ag_json_new_str(AG_RM_BANNER) : ag_json_new_null());
+    ag_json *s = ag_json_new_object();
+    ag_json_set(s, "kind", ag_json_new_str(src->kind));
+    ag_json_set(s, "from", ag_json_new_str(src->from));
+    ag_json_set(s, "alg", ag_rm_nullable(src->alg));
+    ag_json_set(s, "kid", ag_rm_nullable(src->kid));
+    ag_json_set(s, "keys", ag_rm_nullable(src->keys));
+    ag_json_set(doc, "source", s);
+    ag_json *c = ag_json_new_object();
+    ag_json_set(c, "claims", ag_rm_strlist_json(m));
     /* "deny" as the human output says it; roles.custom may not be named deny, so it is
      * never a role (schema 1 wrote null here). */
     const char *unmapped = ag_rolemap_unmapped_role(m);
-    json_object_set_new(c, "unmapped", json_string(unmapped ? unmapped : "deny"));
-    json_object_set_new(doc, "roles_config", c);
+    ag_json_set(c, "unmapped", ag_json_new_str(unmapped ? unmapped : "deny"));
+    ag_json_set(doc, "roles_config", c);
     return doc;
 }
 
-static void ag_rm_print_json(json_t *doc)
+static void ag_rm_print_json(ag_json *doc)
 {
-    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    char *s = ag_json_dump(doc, AG_JSON_PRETTY | AG_JSON_ASCII);
     if (s) {
         fputs(s, stdout);
         fputc('\n', stdout);
@@ -409,12 +407,12 @@ static int ag_rm_fail(struct ag_arena *a, const struct ag_rm_opts *o, const char
 {
     fprintf(stderr, "airgate rolemap: %s: %s\n", what, err->msg);
     if (o->json) {
-        json_t *doc = json_object();
+        ag_json *doc = ag_json_new_object();
         ag_arena_cleanup_add(a, ag_rm_decref, doc);
-        json_object_set_new(doc, "schema_version", json_integer(AG_RM_SCHEMA_VERSION));
-        json_object_set_new(doc, "error", json_string(what));
-        json_object_set_new(doc, "error_code", json_string(ag_rc_name(err->rc)));
-        json_object_set_new(doc, "message", json_string(err->msg));
+        ag_json_set(doc, "schema_version", ag_json_new_int(AG_RM_SCHEMA_VERSION));
+        ag_json_set(doc, "error", ag_json_new_str(what));
+        ag_json_set(doc, "error_code", ag_json_new_str(ag_rc_name(err->rc)));
+        ag_json_set(doc, "message", ag_json_new_str(err->msg));
         ag_rm_print_json(doc);
     }
     return AG_EXIT_USAGE;
@@ -473,7 +471,7 @@ int ag_cmd_rolemap(int argc, char **argv)
     struct ag_err err = {0};
     struct ag_rolemap *m = NULL;
     struct ag_rm_source src = {0};
-    json_t *claims = NULL;
+    ag_json *claims = NULL;
     struct ag_identity *id = NULL;
     if (ag_rolemap_compile(a, cfg, &m, &err) != AG_OK) {
         ec = ag_rm_fail(a, &o, "invalid roles config", &err);
@@ -489,8 +487,8 @@ int ag_cmd_rolemap(int argc, char **argv)
         goto out;
     }
     if (o.json) {
-        json_t *doc = ag_rm_json_doc(a, &o, &src, m);
-        json_object_update(doc, ag_rolemap_identity_to_json(a, id, AG_ROLEMAP_JSON_EXPLAIN));
+        ag_json *doc = ag_rm_json_doc(a, &o, &src, m);
+        ag_json_update(doc, ag_rolemap_identity_to_json(a, id, AG_ROLEMAP_JSON_EXPLAIN), false);
         ag_rm_print_json(doc);
     } else if (ag_rm_print_human(&o, &src, m, id) != 0) {
         fputs("airgate rolemap: output too large\n", stderr);

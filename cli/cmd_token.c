@@ -2,7 +2,6 @@
  * payload on success and the reason on failure. Exit 0 valid, 1 invalid, 2 usage or key set. */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "auth/jose/jwt.h"
 #include "cli/cli.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 
 static const char ag_token_usage[] =
@@ -93,7 +93,7 @@ static enum ag_rc ag_token_load_keys(const char *src, const char *ca_file, struc
 static void ag_token_print_payload(const struct ag_jwt *jwt)
 {
     if (jwt->claims) {
-        char *s = json_dumps(jwt->claims, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = ag_json_dump(jwt->claims, AG_JSON_PRETTY);
         if (s) {
             puts(s);
             free(s);

@@ -137,17 +137,16 @@ struct ag_jwk_ctx {
     struct ag_err *err;
 };
 
-static enum ag_rc ag_jwk_member_b64(struct ag_jwk_ctx *c, const json_t *jwk, const char *name,
+static enum ag_rc ag_jwk_member_b64(struct ag_jwk_ctx *c, const ag_json *jwk, const char *name,
                                     uint8_t **out, size_t *len)
 {
-    const json_t *v = json_object_get(jwk, name);
+    const ag_json *v = ag_json_get(jwk, name);
     if (!v)
         return ag_err_set(c->err, AG_EPARSE, "key %s: missing \"%s\"", c->kid, name);
-    if (!json_is_string(v))
+    if (!ag_json_is_string(v))
         return ag_err_set(c->err, AG_EPARSE, "key %s: \"%s\" is not a string", c->kid, name);
     struct ag_err e;
-    if (ag_b64url_decode_arena(c->a, json_string_value(v), json_string_length(v), out, len, &e) !=
-        AG_OK)
+    if (ag_b64url_decode_arena(c->a, ag_json_str(v), ag_json_str_len(v), out, len, &e) != AG_OK)
         return ag_err_set(c->err, AG_EPARSE, "key %s: \"%s\": %s", c->kid, name, e.msg);
     return AG_OK;
 }
@@ -209,14 +208,14 @@ out:
     return rc;
 }
 
-static enum ag_rc ag_jwk_rsa(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_jwk *k)
+static enum ag_rc ag_jwk_rsa(struct ag_jwk_ctx *c, const ag_json *jwk, struct ag_jwk *k)
 {
     uint8_t *nb = NULL, *eb = NULL;
     size_t nl = 0, el = 0;
     enum ag_rc rc;
     static const char *const priv[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
     for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
-        if (json_object_get(jwk, priv[i]))
+        if (ag_json_get(jwk, priv[i]))
             return ag_err_set(c->err, AG_EINVAL,
                               "key %s: contains private RSA material (\"%s\"); a key set for "
                               "verification must hold public keys only",
@@ -265,7 +264,7 @@ out:
     return rc;
 }
 
-static enum ag_rc ag_jwk_ec(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_jwk *k)
+static enum ag_rc ag_jwk_ec(struct ag_jwk_ctx *c, const ag_json *jwk, struct ag_jwk *k)
 {
     static const struct {
         const char *crv, *group;
@@ -277,12 +276,12 @@ static enum ag_rc ag_jwk_ec(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_j
         {"P-384", "secp384r1", 48, 384, AG_JWS_ES384},
         {"P-521", "secp521r1", 66, 521, AG_JWS_ES512},
     };
-    if (json_object_get(jwk, "d"))
+    if (ag_json_get(jwk, "d"))
         return ag_err_set(c->err, AG_EINVAL,
                           "key %s: contains a private EC key (\"d\"); a key set for verification "
                           "must hold public keys only",
                           c->kid);
-    const char *crv = json_string_value(json_object_get(jwk, "crv"));
+    const char *crv = ag_json_str(ag_json_get(jwk, "crv"));
     size_t ci = 0;
     while (ci < sizeof(curves) / sizeof(curves[0]) && !(crv && strcmp(crv, curves[ci].crv) == 0))
         ci++;
@@ -324,11 +323,11 @@ static enum ag_rc ag_jwk_ec(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_j
     return AG_OK;
 }
 
-static enum ag_rc ag_jwk_okp(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_jwk *k)
+static enum ag_rc ag_jwk_okp(struct ag_jwk_ctx *c, const ag_json *jwk, struct ag_jwk *k)
 {
-    if (json_object_get(jwk, "d"))
+    if (ag_json_get(jwk, "d"))
         return ag_err_set(c->err, AG_EINVAL, "key %s: contains a private OKP key (\"d\")", c->kid);
-    const char *crv = json_string_value(json_object_get(jwk, "crv"));
+    const char *crv = ag_json_str(ag_json_get(jwk, "crv"));
     int type;
     size_t want;
     if (crv && strcmp(crv, "Ed25519") == 0) {
@@ -360,7 +359,7 @@ static enum ag_rc ag_jwk_okp(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_
     return AG_OK;
 }
 
-static enum ag_rc ag_jwk_oct(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_jwk *k)
+static enum ag_rc ag_jwk_oct(struct ag_jwk_ctx *c, const ag_json *jwk, struct ag_jwk *k)
 {
     uint8_t *kb = NULL;
     size_t kl = 0;
@@ -393,29 +392,29 @@ static enum ag_rc ag_jwk_oct(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_
 }
 
 /* use / key_ops: only keys meant for signature verification. */
-static enum ag_rc ag_jwk_check_usage(struct ag_jwk_ctx *c, const json_t *jwk)
+static enum ag_rc ag_jwk_check_usage(struct ag_jwk_ctx *c, const ag_json *jwk)
 {
-    const json_t *use = json_object_get(jwk, "use");
+    const ag_json *use = ag_json_get(jwk, "use");
     if (use) {
-        if (!json_is_string(use))
+        if (!ag_json_is_string(use))
             return ag_err_set(c->err, AG_EPARSE, "key %s: \"use\" is not a string", c->kid);
-        if (strcmp(json_string_value(use), "sig") != 0)
+        if (strcmp(ag_json_str(use), "sig") != 0)
             return ag_err_set(c->err, AG_EINVAL, "key %s: use is \"%.20s\", not \"sig\"", c->kid,
-                              json_string_value(use));
+                              ag_json_str(use));
     }
-    const json_t *ops = json_object_get(jwk, "key_ops");
+    const ag_json *ops = ag_json_get(jwk, "key_ops");
     if (ops) {
-        if (!json_is_array(ops))
+        if (!ag_json_is_array(ops))
             return ag_err_set(c->err, AG_EPARSE, "key %s: \"key_ops\" is not an array", c->kid);
         bool verify = false;
         size_t i;
-        const json_t *op;
-        json_array_foreach(ops, i, op)
+        const ag_json *op;
+        AG_JSON_ARRAY_FOREACH(ops, i, op)
         {
-            if (!json_is_string(op))
+            if (!ag_json_is_string(op))
                 return ag_err_set(c->err, AG_EPARSE, "key %s: \"key_ops\" has a non-string",
                                   c->kid);
-            if (strcmp(json_string_value(op), "verify") == 0)
+            if (strcmp(ag_json_str(op), "verify") == 0)
                 verify = true;
         }
         if (!verify)
@@ -426,14 +425,14 @@ static enum ag_rc ag_jwk_check_usage(struct ag_jwk_ctx *c, const json_t *jwk)
 }
 
 /* The key's own alg narrows what it may verify, and must agree with kty/crv. */
-static enum ag_rc ag_jwk_apply_alg(struct ag_jwk_ctx *c, const json_t *jwk, struct ag_jwk *k)
+static enum ag_rc ag_jwk_apply_alg(struct ag_jwk_ctx *c, const ag_json *jwk, struct ag_jwk *k)
 {
-    const json_t *algv = json_object_get(jwk, "alg");
+    const ag_json *algv = ag_json_get(jwk, "alg");
     if (!algv)
         return AG_OK;
-    if (!json_is_string(algv))
+    if (!ag_json_is_string(algv))
         return ag_err_set(c->err, AG_EPARSE, "key %s: \"alg\" is not a string", c->kid);
-    const char *name = json_string_value(algv);
+    const char *name = ag_json_str(algv);
     enum ag_jws_alg alg = AG_JWS_RS256; /* always overwritten below */
     /* "ES521" is a widespread misspelling of ES512 (it is in Wycheproof's RFC 7520 key too);
      * accepted only on a P-521 key, where it cannot mean anything else. */
@@ -456,21 +455,21 @@ static enum ag_rc ag_jwk_apply_alg(struct ag_jwk_ctx *c, const json_t *jwk, stru
     return AG_OK;
 }
 
-enum ag_rc ag_jwk_from_json(const json_t *jwk, struct ag_jwk *out, struct ag_err *err)
+enum ag_rc ag_jwk_from_json(const ag_json *jwk, struct ag_jwk *out, struct ag_err *err)
 {
     memset(out, 0, sizeof(*out));
-    if (!json_is_object(jwk))
+    if (!ag_json_is_object(jwk))
         return ag_err_set(err, AG_EPARSE, "key is not a JSON object");
-    const json_t *kidv = json_object_get(jwk, "kid");
-    if (kidv && !json_is_string(kidv))
+    const ag_json *kidv = ag_json_get(jwk, "kid");
+    if (kidv && !ag_json_is_string(kidv))
         return ag_err_set(err, AG_EPARSE, "key: \"kid\" is not a string");
     char kidbuf[80];
-    snprintf(kidbuf, sizeof(kidbuf), "kid=%.64s", kidv ? json_string_value(kidv) : "(none)");
+    snprintf(kidbuf, sizeof(kidbuf), "kid=%.64s", kidv ? ag_json_str(kidv) : "(none)");
     struct ag_jwk_ctx c = {.a = ag_arena_new(0), .kid = kidbuf, .err = err};
     enum ag_rc rc = ag_jwk_check_usage(&c, jwk);
     if (rc != AG_OK)
         goto out;
-    const char *kty = json_string_value(json_object_get(jwk, "kty"));
+    const char *kty = ag_json_str(ag_json_get(jwk, "kty"));
     if (!kty) {
         rc = ag_err_set(err, AG_EPARSE, "key %s: missing \"kty\"", kidbuf);
     } else if (strcmp(kty, "RSA") == 0) {
@@ -488,7 +487,7 @@ enum ag_rc ag_jwk_from_json(const json_t *jwk, struct ag_jwk *out, struct ag_err
     if (rc == AG_OK)
         rc = ag_jwk_apply_alg(&c, jwk, out);
     if (rc == AG_OK && kidv) {
-        out->kid = strdup(json_string_value(kidv));
+        out->kid = strdup(ag_json_str(kidv));
         if (!out->kid)
             abort();
     }

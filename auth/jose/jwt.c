@@ -31,36 +31,36 @@ static const char *ag_jwt_quote(const char *s, char *buf, size_t cap)
 }
 
 /* NumericDate (RFC 7519 2): a JSON number, possibly non-integer. */
-static enum ag_rc ag_jwt_numeric_date(const json_t *claims, const char *name, bool required,
+static enum ag_rc ag_jwt_numeric_date(const ag_json *claims, const char *name, bool required,
                                       bool *present, int64_t *out, struct ag_err *err)
 {
-    const json_t *v = json_object_get(claims, name);
+    const ag_json *v = ag_json_get(claims, name);
     *present = v != NULL;
     if (!v)
         return required ? ag_err_set(err, AG_EINVAL, "token has no \"%s\" claim", name) : AG_OK;
     double d;
-    if (json_is_integer(v))
-        d = (double)json_integer_value(v);
-    else if (json_is_real(v))
-        d = json_real_value(v);
+    if (ag_json_is_integer(v))
+        d = (double)ag_json_int(v);
+    else if (ag_json_is_real(v))
+        d = ag_json_real(v);
     else
         return ag_err_set(err, AG_EINVAL, "claim \"%s\" is not a number", name);
     if (!isfinite(d) || d < 0 || d > 253402300799.0) /* year 9999 */
         return ag_err_set(err, AG_EINVAL, "claim \"%s\" is out of range", name);
-    *out = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)floor(d);
+    *out = ag_json_is_integer(v) ? (int64_t)ag_json_int(v) : (int64_t)floor(d);
     return AG_OK;
 }
 
-static enum ag_rc ag_jwt_string_claim(const json_t *claims, const char *name, const char **out,
+static enum ag_rc ag_jwt_string_claim(const ag_json *claims, const char *name, const char **out,
                                       struct ag_err *err)
 {
-    const json_t *v = json_object_get(claims, name);
+    const ag_json *v = ag_json_get(claims, name);
     *out = NULL;
     if (!v)
         return AG_OK;
-    if (!json_is_string(v))
+    if (!ag_json_is_string(v))
         return ag_err_set(err, AG_EINVAL, "claim \"%s\" is not a string", name);
-    *out = json_string_value(v);
+    *out = ag_json_str(v);
     return AG_OK;
 }
 
@@ -70,25 +70,25 @@ static bool ag_jwt_names_us(const char *aud, const struct ag_jwt_policy *p)
     return (p->audience && strcmp(aud, p->audience) == 0) || (p->azp && strcmp(aud, p->azp) == 0);
 }
 
-static enum ag_rc ag_jwt_check_audience(const json_t *claims, const struct ag_jwt_policy *p,
+static enum ag_rc ag_jwt_check_audience(const ag_json *claims, const struct ag_jwt_policy *p,
                                         struct ag_err *err)
 {
-    const json_t *aud = json_object_get(claims, "aud");
+    const ag_json *aud = ag_json_get(claims, "aud");
     const char *azp;
     enum ag_rc rc = ag_jwt_string_claim(claims, "azp", &azp, err);
     if (rc != AG_OK)
         return rc;
     bool match = false;
-    if (json_is_string(aud)) {
-        match = ag_jwt_names_us(json_string_value(aud), p);
-    } else if (json_is_array(aud)) {
+    if (ag_json_is_string(aud)) {
+        match = ag_jwt_names_us(ag_json_str(aud), p);
+    } else if (ag_json_is_array(aud)) {
         size_t i;
-        const json_t *v;
-        json_array_foreach(aud, i, v)
+        const ag_json *v;
+        AG_JSON_ARRAY_FOREACH(aud, i, v)
         {
-            if (!json_is_string(v))
+            if (!ag_json_is_string(v))
                 return ag_err_set(err, AG_EINVAL, "claim \"aud\" has a non-string member");
-            if (ag_jwt_names_us(json_string_value(v), p))
+            if (ag_jwt_names_us(ag_json_str(v), p))
                 match = true;
         }
     } else if (aud) {
@@ -102,24 +102,24 @@ static enum ag_rc ag_jwt_check_audience(const json_t *claims, const struct ag_jw
         return AG_OK;
     char q1[64], q2[64];
     bool azp_counts = p->accept_azp && p->azp;
-    const char *first = json_is_string(aud)    ? json_string_value(aud)
-                        : json_array_size(aud) ? json_string_value(json_array_get(aud, 0))
-                                               : "";
+    const char *first = ag_json_is_string(aud)    ? ag_json_str(aud)
+                        : ag_json_array_size(aud) ? ag_json_str(ag_json_at(aud, 0))
+                                                  : "";
     const char *want = p->audience ? p->audience : p->azp;
     bool two = p->audience && p->azp && strcmp(p->audience, p->azp) != 0;
     return ag_err_set(
         err, AG_EINVAL, "audience mismatch: aud %s\"%s\"%s does not contain \"%s\"%s%s%s%s%s%s",
         aud ? "" : "(absent) ", ag_jwt_quote(first, q1, sizeof(q1)),
-        json_array_size(aud) > 1 ? " (and others)" : "", want ? want : "", two ? " or \"" : "",
+        ag_json_array_size(aud) > 1 ? " (and others)" : "", want ? want : "", two ? " or \"" : "",
         two ? p->azp : "", two ? "\"" : "", azp_counts ? " and azp \"" : "",
         azp_counts ? ag_jwt_quote(azp ? azp : "(absent)", q2, sizeof(q2)) : "",
         azp_counts ? "\" is not the client id" : "");
 }
 
-enum ag_rc ag_jwt_claims_check(const json_t *claims, const struct ag_jwt_policy *p, int64_t *exp,
+enum ag_rc ag_jwt_claims_check(const ag_json *claims, const struct ag_jwt_policy *p, int64_t *exp,
                                struct ag_err *err)
 {
-    if (!json_is_object(claims))
+    if (!ag_json_is_object(claims))
         return ag_err_set(err, AG_EPARSE, "token payload is not a JSON object");
     int64_t now = p->now ? p->now : (int64_t)time(NULL);
     long leeway = p->leeway_s < 0 ? 0 : p->leeway_s;
@@ -164,7 +164,7 @@ enum ag_rc ag_jwt_claims_check(const json_t *claims, const struct ag_jwt_policy 
 
 static void ag_jwt_json_cleanup(void *p)
 {
-    json_decref(p);
+    ag_json_decref(p);
 }
 
 enum ag_rc ag_jwt_verify(struct ag_arena *a, const struct ag_keyset *keys,
@@ -185,9 +185,8 @@ enum ag_rc ag_jwt_verify(struct ag_arena *a, const struct ag_keyset *keys,
     j->header = jws->header;
     j->payload = jws->payload;
     j->payload_len = jws->payload_len;
-    json_error_t jerr;
-    json_t *claims =
-        json_loadb((const char *)jws->payload, jws->payload_len, JSON_REJECT_DUPLICATES, &jerr);
+    struct ag_json_error jerr;
+    ag_json *claims = ag_json_parse((const char *)jws->payload, jws->payload_len, 0, &jerr);
     if (claims)
         ag_arena_cleanup_add(a, ag_jwt_json_cleanup, claims);
     if (p->check_claims) {
@@ -196,25 +195,25 @@ enum ag_rc ag_jwt_verify(struct ag_arena *a, const struct ag_keyset *keys,
         if ((rc = ag_jwt_claims_check(claims, p, &j->exp, err)) != AG_OK)
             return rc;
     }
-    if (json_is_object(claims)) {
+    if (ag_json_is_object(claims)) {
         j->claims = claims;
-        j->sub = json_string_value(json_object_get(claims, "sub"));
-        j->iss = json_string_value(json_object_get(claims, "iss"));
+        j->sub = ag_json_str(ag_json_get(claims, "sub"));
+        j->iss = ag_json_str(ag_json_get(claims, "iss"));
     }
     *out = j;
     return AG_OK;
 }
 
-const json_t *ag_jwt_claim_path(const json_t *claims, const char *path)
+const ag_json *ag_jwt_claim_path(const ag_json *claims, const char *path)
 {
-    const json_t *cur = claims;
+    const ag_json *cur = claims;
     const char *p = path;
     while (cur && p && *p) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (!json_is_object(cur))
+        if (!ag_json_is_object(cur))
             return NULL;
-        cur = json_object_getn(cur, p, n);
+        cur = ag_json_getn(cur, p, n);
         p = dot ? dot + 1 : NULL;
     }
     return cur;

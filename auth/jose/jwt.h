@@ -4,7 +4,6 @@
 #ifndef AG_AUTH_JWT_H
 #define AG_AUTH_JWT_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +12,7 @@
 #include "auth/jose/jwks.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/json.h"
 
 /** What a token must satisfy. Start from ag_jwt_policy_init and set what you need. */
 struct ag_jwt_policy {
@@ -34,8 +34,8 @@ struct ag_jwt {
     enum ag_jws_alg alg;
     const char *alg_name;
     const char *kid; /* NULL when the header has none */
-    json_t *header;
-    json_t *claims;         /* NULL when check_claims was false and the payload is not JSON */
+    ag_json *header;
+    ag_json *claims;        /* NULL when check_claims was false and the payload is not JSON */
     const uint8_t *payload; /* raw payload bytes, NUL-terminated */
     size_t payload_len;
     int64_t exp;     /* 0 when not checked */
@@ -56,10 +56,10 @@ enum ag_rc ag_jwt_verify(struct ag_arena *a, const struct ag_keyset *keys,
 
 /** Checks the registered claims of an already verified payload against the policy (used by
  * ag_jwt_verify; exposed for the token cache and tests). *exp receives the expiry. */
-enum ag_rc ag_jwt_claims_check(const json_t *claims, const struct ag_jwt_policy *p, int64_t *exp,
+enum ag_rc ag_jwt_claims_check(const ag_json *claims, const struct ag_jwt_policy *p, int64_t *exp,
                                struct ag_err *err) AG_WUR;
 
 /** Dotted-path lookup into claims ("resource_access.airflow.roles"); NULL when absent. */
-const json_t *ag_jwt_claim_path(const json_t *claims, const char *path);
+const ag_json *ag_jwt_claim_path(const ag_json *claims, const char *path);
 
 #endif

@@ -429,13 +429,13 @@ static void ag_login_userinfo(struct ag_login *l, struct ag_arena *a,
         return;
     }
     const struct ag_session *s = r.session;
-    json_t *o = ag_rolemap_identity_to_json(a, r.id, 0);
+    ag_json *o = ag_rolemap_identity_to_json(a, r.id, 0);
     if (s) {
-        json_object_set_new(o, "session_expires_at",
-                            json_integer(s->created_at + l->session_ctx.lifetime_s));
-        json_object_set_new(o, "access_expires_at", json_integer(s->access_expires_at));
+        ag_json_set(o, "session_expires_at",
+                    ag_json_new_int(s->created_at + l->session_ctx.lifetime_s));
+        ag_json_set(o, "access_expires_at", ag_json_new_int(s->access_expires_at));
     }
-    char *txt = json_dumps(o, JSON_COMPACT);
+    char *txt = ag_json_dump(o, AG_JSON_COMPACT);
     if (!txt)
         abort();
     ag_http_response_set(a, resp, 200, "application/json", txt, strlen(txt));
