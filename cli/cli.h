@@ -3,6 +3,10 @@
 #ifndef AG_CLI_CLI_H
 #define AG_CLI_CLI_H
 
+/* Largest token `token verify` and `rolemap --token` accept (argument or stdin): 1 MiB. The
+ * proxy path is bounded by server.max_header_bytes instead (the token is inside the head). */
+#define AG_CLI_MAX_TOKEN_BYTES (1024u * 1024u)
+
 enum {
     AG_EXIT_OK = 0,
     AG_EXIT_FAIL = 1,  /* runtime failure; invalid token; denied by policy */

@@ -218,9 +218,11 @@ static enum ag_rc ag_rm_policy(const struct ag_config *cfg, struct ag_jwt_policy
     p->issuer = cfg->oidc.issuer;
     p->audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     p->azp = cfg->oidc.client_id;
+    p->accept_azp = cfg->oidc.accept_azp_as_audience;
     p->leeway_s = cfg->oidc.leeway_s;
-    if (cfg->oidc.max_token_bytes > 0)
-        p->max_token_bytes = (size_t)cfg->oidc.max_token_bytes;
+    /* The same limit as `token verify`, not oidc.max_token_bytes: a token pasted here to
+     * explain a decision may be larger than what the token endpoint limit allows. */
+    p->max_token_bytes = AG_CLI_MAX_TOKEN_BYTES;
     return ag_jws_algs_from_names(cfg->oidc.allowed_algs.items, cfg->oidc.allowed_algs.n,
                                   &p->allowed_algs, err);
 }

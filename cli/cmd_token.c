@@ -27,13 +27,15 @@ static const char ag_token_usage[] =
     "  --jwks FILE_OR_URL   the JWK Set: a file, or an http(s):// URL\n"
     "  --issuer ISS         require iss == ISS exactly; without --jwks, the key set is found\n"
     "                       by OIDC discovery (ISS/.well-known/openid-configuration)\n"
-    "  --audience AUD       require aud to contain AUD, or azp == AUD (Keycloak access tokens)\n"
+    "  --audience AUD       require aud to contain AUD (azp is not a substitute)\n"
+    "  --accept-azp-as-audience\n"
+    "                       with --audience: also accept azp == AUD when aud lacks it\n"
     "  --alg LIST           allowed algorithms, e.g. RS256,PS256,ES256 (default: every\n"
     "                       asymmetric one; HS* only when listed; never none)\n"
     "  --no-claims          check the signature only (the payload need not be JSON)\n"
     "  --leeway S           clock skew allowed on exp/nbf/iat, seconds (default 60)\n"
     "  --ca-file F          CA bundle for an https key set URL\n"
-    "  --max-bytes N        largest token accepted (default 262144)\n"
+    "  --max-bytes N        largest token accepted, 16..1048576 (default 1048576, 1 MiB)\n"
     "  -h, --help           this help\n"
     "\n"
     "Exit codes: 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable key set.\n";
@@ -106,11 +108,17 @@ static void ag_token_print_payload(const struct ag_jwt *jwt)
 static int ag_token_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"jwks", required_argument, NULL, 'j'},     {"issuer", required_argument, NULL, 'i'},
-        {"audience", required_argument, NULL, 'a'}, {"alg", required_argument, NULL, 'g'},
-        {"no-claims", no_argument, NULL, 'n'},      {"leeway", required_argument, NULL, 'l'},
-        {"ca-file", required_argument, NULL, 'c'},  {"max-bytes", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"jwks", required_argument, NULL, 'j'},
+        {"issuer", required_argument, NULL, 'i'},
+        {"audience", required_argument, NULL, 'a'},
+        {"alg", required_argument, NULL, 'g'},
+        {"no-claims", no_argument, NULL, 'n'},
+        {"leeway", required_argument, NULL, 'l'},
+        {"ca-file", required_argument, NULL, 'c'},
+        {"max-bytes", required_argument, NULL, 'm'},
+        {"accept-azp-as-audience", no_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *jwks = NULL, *ca_file = NULL;
     struct ag_jwt_policy pol;
@@ -136,6 +144,9 @@ static int ag_token_verify(int argc, char **argv)
             if (ag_jws_algs_parse(optarg, &pol.allowed_algs, &err) != AG_OK)
                 return ag_token_usage_error("--alg: %s", err.msg);
             break;
+        case 'z':
+            pol.accept_azp = true;
+            break;
         case 'n':
             pol.check_claims = false;
             break;
@@ -151,8 +162,9 @@ static int ag_token_verify(int argc, char **argv)
         case 'm': {
             errno = 0;
             long long m = strtoll(optarg, &end, 10);
-            if (errno || *end || end == optarg || m < 16 || m > 64LL * 1024 * 1024)
-                return ag_token_usage_error("--max-bytes must be 16..67108864, not '%s'", optarg);
+            if (errno || *end || end == optarg || m < 16 || m > AG_CLI_MAX_TOKEN_BYTES)
+                return ag_token_usage_error("--max-bytes must be 16..%u, not '%s'",
+                                            AG_CLI_MAX_TOKEN_BYTES, optarg);
             pol.max_token_bytes = (size_t)m;
             break;
         }
@@ -168,7 +180,9 @@ static int ag_token_verify(int argc, char **argv)
     if (optind != argc - 1)
         return ag_token_usage_error("%s", "exactly one TOKEN (or '-') is required");
     const char *token = argv[optind];
-    size_t max = pol.max_token_bytes ? pol.max_token_bytes : AG_JWS_DEFAULT_MAX_BYTES;
+    if (!pol.max_token_bytes)
+        pol.max_token_bytes = AG_CLI_MAX_TOKEN_BYTES;
+    size_t max = pol.max_token_bytes;
     struct ag_buf in;
     ag_buf_init(&in, max + 16);
     if (strcmp(token, "-") == 0) {

@@ -82,7 +82,8 @@ struct ag_config {
         struct ag_secret client_secret;
         struct ag_strlist scopes;
         struct ag_strlist allowed_algs;
-        char *audience; /* accepted `aud`; defaults to client_id (azp == client_id also accepted) */
+        char *audience;              /* accepted `aud` besides client_id; defaults to client_id */
+        bool accept_azp_as_audience; /* azp == client_id stands in for aud (off by default) */
         long leeway_s;
         char *ca_file; /* NULL: system CA bundle */
         long http_timeout_ms;

@@ -18,6 +18,7 @@ static const char *const ag_formats[] = {"json", "text", "gcp", NULL};
 static const char *const ag_client_auths[] = {"client_secret_basic", "client_secret_post", NULL};
 static const char *const ag_unavailable[] = {"serve", "deny", NULL};
 static const char *const ag_balances[] = {"round_robin", "least_conn", NULL};
+static const char *const ag_true_false[] = {"true", "false", NULL};
 
 /* Order matters: it is the print and reference order, and a "${key}" default may only name a key
  * that comes earlier. */
@@ -69,7 +70,11 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "JWS algorithms accepted: RS/PS/ES 256/384/512, EdDSA; HS256/384/512 only if listed; "
      "`none` is always rejected."},
     {"oidc.audience", AG_OPT_STRING, FLD(oidc.audience), 0, "${oidc.client_id}", 0, 0, NULL,
-     "Accepted `aud` of tokens (`azp` equal to the client id is accepted too)."},
+     "Accepted `aud` of bearer tokens besides the client id: `aud` must contain one of the two."},
+    {"oidc.accept_azp_as_audience", AG_OPT_ENUM, FLD(oidc.accept_azp_as_audience), 0, "false", 0, 0,
+     ag_true_false,
+     "`true`: a bearer token whose `aud` names neither is still accepted when `azp` is the client "
+     "id. Off: add Keycloak's Audience mapper to the client instead (docs/keycloak.md)."},
     {"oidc.leeway_s", AG_OPT_INT, FLD(oidc.leeway_s), 0, "60", 0, 600, NULL,
      "Clock skew tolerated on `exp`/`nbf`/`iat`, in seconds."},
     {"oidc.ca_file", AG_OPT_PATH, FLD(oidc.ca_file), 0, NULL, 0, 0, NULL,
@@ -81,7 +86,8 @@ const struct ag_conf_opt ag_conf_opts[] = {
     {"oidc.jwks_min_refetch_s", AG_OPT_INT, FLD(oidc.jwks_min_refetch_s), 0, "30", 1, 3600, NULL,
      "At most one unknown-`kid` re-fetch per this many seconds."},
     {"oidc.max_token_bytes", AG_OPT_INT, FLD(oidc.max_token_bytes), 0, "65536", 1024, 1048576, NULL,
-     "Longest token accepted (bearer header or token endpoint)."},
+     "Longest token accepted from the token endpoint at login. Bearer tokens are bounded by "
+     "`server.max_header_bytes` (431 above it); the CLI accepts up to 1 MiB."},
     {"oidc.token_endpoint_auth", AG_OPT_ENUM, FLD(oidc.token_endpoint_auth), 0,
      "client_secret_basic", 0, 0, ag_client_auths,
      "How the client authenticates at the token endpoint: `client_secret_basic` or "

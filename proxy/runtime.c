@@ -83,9 +83,11 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
     rt->policy.issuer = cfg->oidc.issuer;
     rt->policy.audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     rt->policy.azp = cfg->oidc.client_id;
+    rt->policy.accept_azp = cfg->oidc.accept_azp_as_audience;
     rt->policy.leeway_s = cfg->oidc.leeway_s;
+    /* A bearer token sits inside the request head: server.max_header_bytes bounds it (431). */
     rt->policy.max_token_bytes =
-        cfg->oidc.max_token_bytes > 0 ? (size_t)cfg->oidc.max_token_bytes : 0;
+        cfg->server.max_header_bytes > 0 ? (size_t)cfg->server.max_header_bytes : 0;
     rc = ag_jws_algs_from_names(cfg->oidc.allowed_algs.items, cfg->oidc.allowed_algs.n,
                                 &rt->policy.allowed_algs, err);
     if (rc != AG_OK)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what is missing, builds, lints, and runs every
-# test in the dev build and again under AddressSanitizer + UBSan.
+# test in the dev build and again under AddressSanitizer + UBSan, then builds (no tests) the
+# optimised Release configuration (-O3) with warnings as errors.
 # Usage: scripts/test.sh [--quick|--rootfs]
-#   --quick   dev build only, no sanitizer pass, no lint
+#   --quick   dev build only, no sanitizer pass, no lint, no Release build
 #   --rootfs  only the root filesystem step (needs build/dev/airgate)
 # AG_SKIP_ROOTFS=1 skips the root filesystem step (counted as skipped).
 set -euo pipefail
@@ -99,6 +100,15 @@ run_preset dev || status=1
 run_rootfs || status=1
 if [ $quick -eq 0 ]; then
   run_preset asan || status=1
+  # gcc -O3 finds maybe-uninitialized paths that -O0/-O2 do not: build it, warnings as errors.
+  echo "== build (Release, -O3, warnings as errors; no tests)"
+  if cmake -S . -B build/release-o3 -DCMAKE_BUILD_TYPE=Release -DAG_WERROR=ON \
+    -DBUILD_TESTING=OFF >/dev/null && cmake --build build/release-o3 -j "$jobs"; then
+    echo "release: built"
+  else
+    echo "release: build FAILED"
+    status=1
+  fi
 fi
 echo
 echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"

@@ -34,6 +34,7 @@ const char *ag_jws_alg_name(unsigned alg)
 
 enum ag_rc ag_jws_alg_from_name(const char *name, enum ag_jws_alg *out, struct ag_err *err)
 {
+    *out = (enum ag_jws_alg)0; /* defined on every path (gcc -O3 cannot see it otherwise) */
     if (!name)
         return ag_err_set(err, AG_EINVAL, "missing algorithm name");
     if (strcmp(name, "none") == 0)

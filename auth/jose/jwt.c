@@ -64,6 +64,12 @@ static enum ag_rc ag_jwt_string_claim(const ag_json *claims, const char *name, c
     return AG_OK;
 }
 
+/* True when one aud value names this recipient: the configured audience or the client id. */
+static bool ag_jwt_names_us(const char *aud, const struct ag_jwt_policy *p)
+{
+    return (p->audience && strcmp(aud, p->audience) == 0) || (p->azp && strcmp(aud, p->azp) == 0);
+}
+
 static enum ag_rc ag_jwt_check_audience(const ag_json *claims, const struct ag_jwt_policy *p,
                                         struct ag_err *err)
 {
@@ -74,7 +80,7 @@ static enum ag_rc ag_jwt_check_audience(const ag_json *claims, const struct ag_j
         return rc;
     bool match = false;
     if (ag_json_is_string(aud)) {
-        match = p->audience && strcmp(ag_json_str(aud), p->audience) == 0;
+        match = ag_jwt_names_us(ag_json_str(aud), p);
     } else if (ag_json_is_array(aud)) {
         size_t i;
         const ag_json *v;
@@ -82,7 +88,7 @@ static enum ag_rc ag_jwt_check_audience(const ag_json *claims, const struct ag_j
         {
             if (!ag_json_is_string(v))
                 return ag_err_set(err, AG_EINVAL, "claim \"aud\" has a non-string member");
-            if (p->audience && strcmp(ag_json_str(v), p->audience) == 0)
+            if (ag_jwt_names_us(ag_json_str(v), p))
                 match = true;
         }
     } else if (aud) {
@@ -90,19 +96,24 @@ static enum ag_rc ag_jwt_check_audience(const ag_json *claims, const struct ag_j
     }
     if (match)
         return AG_OK;
-    if (p->azp && azp && strcmp(azp, p->azp) == 0)
+    /* A resource server is named by aud (RFC 9068 section 4, OIDC Core 3.1.3.7): azp says who
+     * asked for the token, not who may accept it, so it only stands in when configured to. */
+    if (p->accept_azp && p->azp && azp && strcmp(azp, p->azp) == 0)
         return AG_OK;
     char q1[64], q2[64];
+    bool azp_counts = p->accept_azp && p->azp;
     const char *first = ag_json_is_string(aud)    ? ag_json_str(aud)
                         : ag_json_array_size(aud) ? ag_json_str(ag_json_at(aud, 0))
                                                   : "";
-    return ag_err_set(err, AG_EINVAL,
-                      "audience mismatch: aud %s\"%s\"%s does not contain \"%s\"%s%s%s",
-                      aud ? "" : "(absent) ", ag_jwt_quote(first, q1, sizeof(q1)),
-                      ag_json_array_size(aud) > 1 ? " (and others)" : "",
-                      p->audience ? p->audience : "", p->azp ? " and azp \"" : "",
-                      p->azp ? ag_jwt_quote(azp ? azp : "(absent)", q2, sizeof(q2)) : "",
-                      p->azp ? "\" is not the client id" : "");
+    const char *want = p->audience ? p->audience : p->azp;
+    bool two = p->audience && p->azp && strcmp(p->audience, p->azp) != 0;
+    return ag_err_set(
+        err, AG_EINVAL, "audience mismatch: aud %s\"%s\"%s does not contain \"%s\"%s%s%s%s%s%s",
+        aud ? "" : "(absent) ", ag_jwt_quote(first, q1, sizeof(q1)),
+        ag_json_array_size(aud) > 1 ? " (and others)" : "", want ? want : "", two ? " or \"" : "",
+        two ? p->azp : "", two ? "\"" : "", azp_counts ? " and azp \"" : "",
+        azp_counts ? ag_jwt_quote(azp ? azp : "(absent)", q2, sizeof(q2)) : "",
+        azp_counts ? "\" is not the client id" : "");
 }
 
 enum ag_rc ag_jwt_claims_check(const ag_json *claims, const struct ag_jwt_policy *p, int64_t *exp,

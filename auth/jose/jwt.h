@@ -1,5 +1,5 @@
 /* JWT (RFC 7519) verification: a compact JWS whose signature verifies against the key set and
- * whose registered claims pass the policy (iss exact, aud or azp, exp required, nbf/iat with
+ * whose registered claims pass the policy (iss exact, aud naming us, exp required, nbf/iat with
  * leeway, types checked). */
 #ifndef AG_AUTH_JWT_H
 #define AG_AUTH_JWT_H
@@ -18,7 +18,8 @@
 struct ag_jwt_policy {
     const char *issuer;     /* required `iss` (exact match); NULL: not checked */
     const char *audience;   /* `aud` (string or array) must contain it ...; NULL: not checked */
-    const char *azp;        /* ... or `azp` must equal this (the client id); NULL: aud only */
+    const char *azp;        /* ... or this (the client id); NULL: audience alone */
+    bool accept_azp;        /* also accept `azp` == azp in place of aud (off: RFC 9068) */
     unsigned allowed_algs;  /* mask of enum ag_jws_alg; 0 means AG_JWS_ALGS_ASYMMETRIC */
     long leeway_s;          /* clock skew allowed on exp, nbf and iat */
     size_t max_token_bytes; /* 0: AG_JWS_DEFAULT_MAX_BYTES */

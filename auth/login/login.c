@@ -154,6 +154,10 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
     l->access_policy.issuer = cfg->oidc.issuer;
     l->access_policy.audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     l->access_policy.azp = cfg->oidc.client_id;
+    /* This access token comes from the token endpoint in answer to our own authenticated code
+     * exchange, so azp == client id is enough here (Keycloak's default aud is "account"). The
+     * strict aud rule is for bearer tokens a client presents (runtime.c). */
+    l->access_policy.accept_azp = true;
     l->access_policy.allowed_algs = algs;
     l->access_policy.leeway_s = cfg->oidc.leeway_s;
     l->access_policy.max_token_bytes =
@@ -162,6 +166,7 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
     l->id_policy = l->access_policy;
     l->id_policy.audience = cfg->oidc.client_id;
     l->id_policy.azp = NULL;
+    l->id_policy.accept_azp = false;
     l->granting.items = ag_arena_calloc(l->arena, cfg->roles.n_rules + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->roles.n_rules; i++)
         l->granting.items[l->granting.n++] = cfg->roles.rules[i].idp_role;
@@ -204,7 +209,7 @@ void ag_login_free(struct ag_login *l)
 static const char *ag_login_start_path(struct ag_arena *a, const char *rd)
 {
     return ag_arena_printf(a, "/oauth2/start?rd=%s",
-                           ag_http_url_encode(a, ag_redirect_sanitize(rd)));
+                           ag_http_url_encode(a, ag_redirect_target(a, rd)));
 }
 
 static void ag_login_unavailable(struct ag_arena *a, const struct ag_http_request *req,

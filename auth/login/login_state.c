@@ -34,7 +34,7 @@ enum ag_rc ag_login_state_new(struct ag_arena *a, const char *rd, long long now,
         (rc = ag_login_state_rand(a, &st->nonce, err)) != AG_OK ||
         (rc = ag_login_state_rand(a, &st->verifier, err)) != AG_OK)
         return rc;
-    st->rd = ag_arena_strdup(a, ag_redirect_sanitize(rd));
+    st->rd = ag_arena_strdup(a, ag_redirect_target(a, rd));
     st->created_at = now;
     *out = st;
     return AG_OK;
@@ -110,7 +110,7 @@ static enum ag_rc ag_login_state_parse(struct ag_arena *a, const uint8_t *pt, si
     st->state = ag_arena_strdup(a, s);
     st->nonce = ag_arena_strdup(a, n);
     st->verifier = ag_arena_strdup(a, v);
-    st->rd = ag_arena_strdup(a, ag_redirect_sanitize(rd));
+    st->rd = ag_arena_strdup(a, ag_redirect_target(a, rd));
     st->created_at = (long long)c;
     *out = st;
     return AG_OK;

@@ -10,12 +10,15 @@ on its own and used from webserver_config.py.
         jwks_url="http://airgate.airflow.svc.cluster.local:4180/.well-known/airgate/jwks.json",
         issuer="https://airflow.example.com", audience="airflow")
     claims = verifier.verify(request.headers.get(HEADER))   # raises AssertionRejected
+    check_identity_headers(claims, request.headers)          # the plain headers agree
     info = user_info(claims)
 """
 
 import json
+import re
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import jwt
@@ -28,6 +31,52 @@ MAX_TOKEN_BYTES = 64 * 1024
 
 class AssertionRejected(Exception):
     """The assertion is missing or does not verify; str(e) says why (for the log, not the user)."""
+
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_VALUES = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+
+
+def canonical_b64url(part):
+    """True when part is base64url as JOSE requires it (RFC 7515 section 2) and as airgate
+    checks it: alphabet only (no padding, no whitespace, no '+' or '/'), no impossible length,
+    and zero unused bits in the last character, so that one byte string has one spelling."""
+    if not _B64URL.fullmatch(part) or len(part) % 4 == 1:
+        return False
+    if not part:
+        return True
+    unused = {0: 0, 2: 4, 3: 2}[len(part) % 4]
+    return _B64URL_VALUES[part[-1]] & ((1 << unused) - 1) == 0
+
+
+def decode_identity_value(value):
+    """Decodes one identity header value as airgate encodes it (docs/security.md): '%XX' escapes
+    for '%', ',', control characters and bytes that are not UTF-8; the result is text (bytes that
+    were not UTF-8 come back as U+FFFD)."""
+    return urllib.parse.unquote(value or "", encoding="utf-8", errors="replace")
+
+
+def split_identity_list(value):
+    """X-Forwarded-Groups / X-Airflow-Roles as a list: split on ',' first, then decode each
+    item, so a role named "team_x,airflow_admin" stays one role. An empty header is []."""
+    if not value:
+        return []
+    return [decode_identity_value(v) for v in value.split(",")]
+
+
+def check_identity_headers(claims, headers):
+    """Raises AssertionRejected when an identity header airgate sent (present in headers, a
+    mapping with .get) disagrees with the verified assertion: the headers then did not all come
+    from airgate, or were re-encoded on the way."""
+    lists = {"X-Forwarded-Groups": "groups", "X-Airflow-Roles": "roles"}
+    for header, claim in lists.items():
+        v = headers.get(header)
+        if v is not None and split_identity_list(v) != list(claims.get(claim, [])):
+            raise AssertionRejected("%s does not match the assertion's %r" % (header, claim))
+    user = headers.get("X-Forwarded-User")
+    want = claims.get("preferred_username") or claims.get("sub")
+    if user is not None and decode_identity_value(user) != want:
+        raise AssertionRejected("X-Forwarded-User does not match the assertion")
 
 
 class JwksCache:
@@ -106,6 +155,9 @@ class AirgateVerifier:
             token = token.decode("ascii", "replace")
         if len(token) > MAX_TOKEN_BYTES:
             raise AssertionRejected("assertion too large")
+        parts = token.split(".")
+        if len(parts) != 3 or not all(canonical_b64url(p) for p in parts):
+            raise AssertionRejected("malformed assertion: not three canonical base64url parts")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as e:

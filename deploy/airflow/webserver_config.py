@@ -34,7 +34,13 @@ from flask_appbuilder.security.manager import AUTH_REMOTE_USER
 from flask_login import current_user, login_user, logout_user
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from airgate_assertion import HEADER, AirgateVerifier, AssertionRejected, user_info  # noqa: E402
+from airgate_assertion import (  # noqa: E402
+    HEADER,
+    AirgateVerifier,
+    AssertionRejected,
+    check_identity_headers,
+    user_info,
+)
 
 try:  # Airflow >= 2.9: the FAB security manager lives in the FAB provider
     from airflow.providers.fab.auth_manager.security_manager.override import (
@@ -72,6 +78,7 @@ class AirgateSecurityManager(_BaseSecurityManager):
             return
         try:
             claims = _verifier.verify(request.headers.get(HEADER))
+            check_identity_headers(claims, request.headers)
         except AssertionRejected as e:
             log.warning("airgate: %s (path %s)", e, request.path)
             if current_user.is_authenticated:

@@ -577,6 +577,14 @@ static enum ag_h1_rc ag_h1_chunked(struct ag_h1_parser *p, char *buf, size_t len
         case AG_H1_C_SIZE_LF:
             if (ch != '\n')
                 err = "bare CR in chunk size line";
+            /* Refuse a body that announces more than the limit now, not once the bytes came:
+             * the upstream would be held until the body timeout meanwhile. */
+            if (!err && p->max_body &&
+                (p->remaining > p->max_body || p->announced > p->max_body - p->remaining)) {
+                p->too_large = true;
+                err = "chunk size over the body limit";
+            }
+            p->announced += p->remaining;
             p->chunk_digits = 0;
             p->chunk_state = p->remaining ? AG_H1_C_DATA : AG_H1_C_TRAILER0;
             break;

@@ -56,6 +56,11 @@ struct ag_h1_parser {
     unsigned char chunk_digits;
     unsigned long long remaining;
     size_t meta;
+    /* chunked bodies: the largest body accepted (0: no limit, set by the caller after init),
+     * the chunk sizes announced so far, and whether a failure was that limit (413, not 400) */
+    unsigned long long max_body;
+    unsigned long long announced;
+    bool too_large;
 };
 
 /** Prepares p for a request (request=true) or for the response to a request; head_request
@@ -81,7 +86,8 @@ enum ag_h1_rc ag_h1_parse_head(struct ag_h1_parser *p, struct ag_arena *a, const
  * carried (chunk framing removed). Returns AG_H1_OK when the body goes on, AG_H1_DONE when it
  * ended within the input: then *extra bytes that followed the body (the next message) sit right
  * after the data, at buf[*len .. *len + *extra). AG_H1_BAD (with *why) on broken framing: a bad
- * chunk size, chunk extensions or trailers over 4 KiB, bare CR or LF inside chunk framing. */
+ * chunk size, chunk extensions or trailers over 4 KiB, bare CR or LF inside chunk framing, and
+ * (too_large set) chunk sizes adding up to more than max_body. */
 enum ag_h1_rc ag_h1_parse_body(struct ag_h1_parser *p, char *buf, size_t *len, size_t *extra,
                                const char **why);
 

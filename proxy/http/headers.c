@@ -189,3 +189,87 @@ const char *ag_hdr_xff_build(struct ag_arena *a, const char *client_xff, bool pe
     }
     return ag_arena_strdup(a, peer_ip);
 }
+
+/* Length of the well-formed UTF-8 sequence at s (at most n bytes), 0 when it is not one
+ * (stray continuation byte, overlong form, surrogate, above U+10FFFF, truncated). */
+static size_t ag_hdr_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t k;
+    unsigned cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        k = 1;
+        cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        k = 2;
+        cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        k = 3;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if (k >= n)
+        return 0;
+    for (size_t j = 1; j <= k; j++) {
+        if ((s[j] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[j] & 0x3fu);
+    }
+    if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+        return 0; /* C1 controls (U+0080..U+009F) are encoded like the C0 ones */
+    return k + 1;
+}
+
+/* Appends v encoded (see headers.h) at out + o; out has room for 3 * strlen(v). */
+static size_t ag_hdr_encode_into(char *out, size_t o, const char *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *s = (const unsigned char *)v;
+    size_t n = strlen(v);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t u = c >= 0x80 ? ag_hdr_utf8_len(s + i, n - i) : 0;
+        if (u > 0) { /* valid UTF-8 outside C1: as is */
+            memcpy(out + o, s + i, u);
+            o += u;
+            i += u;
+            continue;
+        }
+        if (c < 0x20 || c == 0x7f || c >= 0x80 || c == '%' || c == ',') {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+        i++;
+    }
+    return o;
+}
+
+const char *ag_hdr_identity_value(struct ag_arena *a, const char *v)
+{
+    if (!v)
+        return "";
+    char *out = ag_arena_alloc(a, 3 * strlen(v) + 1);
+    out[ag_hdr_encode_into(out, 0, v)] = '\0';
+    return out;
+}
+
+const char *ag_hdr_identity_list(struct ag_arena *a, const char *const *items, size_t n)
+{
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++)
+        cap += 3 * strlen(items[i]) + 1;
+    char *out = ag_arena_alloc(a, cap);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            out[o++] = ',';
+        o = ag_hdr_encode_into(out, o, items[i]);
+    }
+    out[o] = '\0';
+    return out;
+}

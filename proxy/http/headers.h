@@ -42,4 +42,16 @@ const char *ag_hdr_cookie_filter(struct ag_arena *a, const char *cookie, const c
 const char *ag_hdr_xff_build(struct ag_arena *a, const char *client_xff, bool peer_trusted,
                              const char *peer_ip);
 
+/** The one encoding of identity header values (X-Forwarded-User/-Email/-Preferred-Username/
+ * -First-Name/-Last-Name): '%', ',' and every byte that is a control character (C0, DEL, and the
+ * UTF-8 of C1) or not part of well-formed UTF-8 become %XX (upper-case hex); everything else,
+ * including valid non-ASCII UTF-8, is kept. Percent-decoding gives the value back. NULL gives "".
+ * The result lives in a. */
+const char *ag_hdr_identity_value(struct ag_arena *a, const char *v);
+
+/** A list identity header (X-Forwarded-Groups, X-Airflow-Roles): each item encoded as
+ * ag_hdr_identity_value does, joined by ','. A name holding a comma ("team_x,airflow_admin")
+ * stays one item ("team_x%2Cairflow_admin"): split on ',', then percent-decode each item. */
+const char *ag_hdr_identity_list(struct ag_arena *a, const char *const *items, size_t n);
+
 #endif

@@ -45,7 +45,7 @@ void ag_cconn_feed_body(struct ag_cconn *c)
         const char *why = "bad body";
         enum ag_h1_rc rc = ag_h1_parse_body(&r->in, data, &size, &extra, &why);
         if (rc == AG_H1_BAD) {
-            ag_cconn_body_error(c, 400, why);
+            ag_cconn_body_error(c, r->in.too_large ? 413 : 400, why);
             return;
         }
         c->len = (uint32_t)(c->off + size + (rc == AG_H1_DONE ? extra : 0));
@@ -189,6 +189,8 @@ static void ag_cconn_start_request(struct ag_cconn *c, size_t end)
     struct ag_shard *l = c->sh;
     struct ag_req *r = ag_cconn_open_request(c);
     ag_h1_parser_init(&r->in, true, false);
+    if (r->rt->cfg->server.max_body_bytes > 0)
+        r->in.max_body = (unsigned long long)r->rt->cfg->server.max_body_bytes;
     int status = 400;
     const char *why = "malformed request";
     enum ag_h1_rc rc = ag_h1_parse_head(&r->in, r->arena, c->buf + c->off, end, AG_MAX_HEADER_LINES,

@@ -47,32 +47,20 @@ static bool ag_req_idempotent(const char *m)
 
 const char *ag_req_join(struct ag_arena *a, const struct ag_strlist *l)
 {
-    size_t n = 1;
-    for (size_t i = 0; i < l->n; i++)
-        n += strlen(l->items[i]) + 1;
-    char *s = ag_arena_alloc(a, n);
-    size_t o = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        size_t k = strlen(l->items[i]);
-        if (i)
-            s[o++] = ',';
-        memcpy(s + o, l->items[i], k);
-        o += k;
-    }
-    s[o] = '\0';
-    return s;
+    return ag_hdr_identity_list(a, (const char *const *)l->items, l->n);
 }
 
 static void ag_req_identity(struct ag_req *r, struct ag_sb *b, const struct ag_identity *id)
 {
-    ag_sb_hdr(b, "X-Forwarded-User", id->username);
-    ag_sb_hdr(b, "X-Forwarded-Preferred-Username", id->username);
+    struct ag_arena *a = r->arena; /* values encoded as headers.h says */
+    ag_sb_hdr(b, "X-Forwarded-User", ag_hdr_identity_value(a, id->username));
+    ag_sb_hdr(b, "X-Forwarded-Preferred-Username", ag_hdr_identity_value(a, id->username));
     if (id->email)
-        ag_sb_hdr(b, "X-Forwarded-Email", id->email);
+        ag_sb_hdr(b, "X-Forwarded-Email", ag_hdr_identity_value(a, id->email));
     if (id->first_name)
-        ag_sb_hdr(b, "X-Forwarded-First-Name", id->first_name);
+        ag_sb_hdr(b, "X-Forwarded-First-Name", ag_hdr_identity_value(a, id->first_name));
     if (id->last_name)
-        ag_sb_hdr(b, "X-Forwarded-Last-Name", id->last_name);
+        ag_sb_hdr(b, "X-Forwarded-Last-Name", ag_hdr_identity_value(a, id->last_name));
     ag_sb_hdr(b, "X-Forwarded-Groups", ag_req_join(r->arena, &id->idp_roles));
     ag_sb_hdr(b, "X-Airflow-Roles", r->roles ? r->roles : "");
     if (!r->rt->signer)

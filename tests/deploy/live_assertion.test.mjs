@@ -77,6 +77,31 @@ test('a forwarded assertion verifies in the Airflow-side checker', async () => {
   assert.ok(r.out.user.groups.includes('airflow_admin'));
 });
 
+test('the Airflow side decodes X-Forwarded-Groups as airgate encodes it, and it agrees with the assertion', async () => {
+  const token = await mintToken(idp, {
+    username: 'viewer',
+    extra_claims: { resource_access: { airflow: { roles: ['airflow_viewer', 'team_x,airflow_admin', '50%'] } } },
+  });
+  const r = await rawRequest(ag1.port, ['GET /who HTTP/1.1', 'Host: a', `Authorization: Bearer ${token}`,
+    'Connection: close', '', ''].join('\r\n'));
+  assert.equal(r.status, 200);
+  const echo = JSON.parse(r.body.toString());
+  const hdrs = Object.fromEntries(echo.headers.filter(([k]) => /^x-(forwarded-(groups|user)|airflow-roles|airgate-assertion)$/i.test(k)));
+  const py = `import json, sys
+sys.path.insert(0, ${JSON.stringify(path.dirname(verifierPy))})
+import airgate_assertion as aa
+h = json.load(sys.stdin)
+v = aa.AirgateVerifier(jwks_url=${JSON.stringify(`${ag1.url}/.well-known/airgate/jwks.json`)}, issuer=${JSON.stringify(PUBLIC)})
+c = v.verify(h["X-Airgate-Assertion"])
+aa.check_identity_headers(c, h)
+print(json.dumps(aa.split_identity_list(h["X-Forwarded-Groups"])))`;
+  const out = spawnSync(python, ['-c', py], { input: JSON.stringify(hdrs), encoding: 'utf8', timeout: 30000 });
+  assert.equal(out.status, 0, out.stderr);
+  const groups = JSON.parse(out.stdout);
+  assert.ok(groups.includes('team_x,airflow_admin') && !groups.includes('airflow_admin'), out.stdout);
+  assert.ok(groups.includes('50%'), out.stdout);
+});
+
 test('replicas with the same cookie secret publish the same key', async () => {
   const [j1, j2, j3] = await Promise.all([ag1, ag2, ag3].map(
     async (ag) => (await fetch(`${ag.url}/.well-known/airgate/jwks.json`)).json()));

@@ -120,6 +120,43 @@ class AssertionTests(unittest.TestCase):
         self.assertEqual(info["roles"], ["Admin", "Viewer"])
         self.assertEqual(info["groups"], ["airflow_admin"])
 
+    def test_non_canonical_base64url_rejected(self):
+        # Wycheproof's invalidBase64Padding / ModifiedUnusedBits cases, on a real assertion:
+        # the same bytes spelled another way must not verify (PyJWT alone would accept them).
+        tok = self.tool.sign()
+        self.verifier().verify(tok)
+        h, p, s = tok.split(".")
+        last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        stray = s[:-1] + last[last.index(s[-1]) | 1]  # ES256 sig: 86 chars, 4 unused bits
+        for bad in ("%s.%s.%s=" % (h, p, s), "%s.%s==.%s" % (h, p, s), "%s.%s.%s" % (h, p, stray),
+                    "%s.%s.%s" % (h, p, s.replace("-", "+").replace("_", "/")),
+                    "%s .%s.%s" % (h, p, s), "%s.%s.%s" % (h, p, s + "A" * 3)):
+            if bad != tok:
+                self.rejected(bad, "malformed assertion")
+        self.assertTrue(aa.canonical_b64url("VGVzdA"))
+        self.assertFalse(aa.canonical_b64url("VGVzdA=="))
+        self.assertFalse(aa.canonical_b64url("VGVzdB"))  # stray low bits
+        self.assertFalse(aa.canonical_b64url("AB"[:1]))  # impossible length
+
+    def test_identity_header_encoding_agrees_with_airgate(self):
+        # the vectors of tests/unit/proxy/test_headers.c, decoded
+        self.assertEqual(aa.split_identity_list("viewer,team_x%2Cairflow_admin,100%25,caf\u00e9"),
+                         ["viewer", "team_x,airflow_admin", "100%", "caf\u00e9"])
+        self.assertEqual(aa.split_identity_list(""), [])
+        self.assertEqual(aa.split_identity_list(None), [])
+        self.assertEqual(aa.decode_identity_value("x%0D%0AX-Airflow-Roles: Admin"),
+                         "x\r\nX-Airflow-Roles: Admin")
+        self.assertEqual(aa.decode_identity_value("bad%FF"), "bad\ufffd")
+        claims = {"sub": "s1", "preferred_username": "a,b", "groups": ["team_x,airflow_admin"],
+                  "roles": ["Viewer"]}
+        aa.check_identity_headers(claims, {"X-Forwarded-Groups": "team_x%2Cairflow_admin",
+                                           "X-Airflow-Roles": "Viewer", "X-Forwarded-User": "a%2Cb"})
+        aa.check_identity_headers(claims, {})  # headers absent: nothing to compare
+        for forged in ({"X-Forwarded-Groups": "team_x,airflow_admin"},
+                       {"X-Airflow-Roles": "Viewer,Admin"}, {"X-Forwarded-User": "root"}):
+            with self.assertRaises(aa.AssertionRejected):
+                aa.check_identity_headers(claims, forged)
+
     def test_expired_rejected(self):
         self.rejected(self.tool.sign(now=int(time.time()) - 1000), "expired")
 

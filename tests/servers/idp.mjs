@@ -38,6 +38,7 @@ const SPEC = {
   'refresh-ttl': { type: 'int', default: 1800, min: 1, help: 'refresh token lifetime, seconds' },
   'session-ttl': { type: 'int', default: 36000, min: 1, help: 'IdP session (SSO) lifetime, seconds' },
   alg: { type: 'string', default: 'RS256', choices: SUPPORTED_ALGS, help: 'token signing algorithm' },
+  'no-audience-mapper': { type: 'bool', help: 'access tokens get aud "account" only (Keycloak without the Audience mapper)' },
   'test-api': { type: 'bool', help: 'enable the /_test/ control API (tests only)' },
   verbose: { type: 'bool', help: 'log every request and every token error to stderr' },
 };
@@ -109,6 +110,7 @@ function buildProvider() {
     postLogoutUris: args['post-logout-redirect-uri'],
     ttl,
     alg: args.alg,
+    audienceMapper: !args['no-audience-mapper'],
     keys,
     store,
     accounts,
@@ -278,6 +280,7 @@ function mintTestToken(body) {
       clientId: typeof body.client_id === 'string' ? body.client_id : clientId,
       sid: crypto.randomUUID(),
       scope: typeof body.scope === 'string' ? body.scope : 'openid profile email',
+      audienceMapper: !args['no-audience-mapper'],
     }),
   };
   const header = { alg: key.alg, typ: 'JWT', kid: key.kid };

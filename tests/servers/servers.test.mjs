@@ -145,7 +145,7 @@ describe('idp.mjs (Keycloak-shaped OpenID provider)', () => {
     const p = at.payload;
     assert.equal(p.iss, idp.info.issuer);
     assert.match(p.sub, UUID);
-    assert.equal(p.aud, 'account');
+    assert.deepEqual(p.aud, ['airflow', 'account']); // the Audience mapper (default)
     assert.equal(p.azp, 'airflow');
     assert.equal(p.typ, 'Bearer');
     assert.equal(p.exp - p.iat, 300);

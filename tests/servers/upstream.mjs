@@ -20,7 +20,9 @@ guardProcess('upstream');
 
 let name = args.name;
 let healthy = true;
-const stats = { requests: 0, by_kind: {}, connections: 0 };
+const stats = {
+  requests: 0, by_kind: {}, connections: 0, echo_aborted: 0,
+};
 let connSeq = 0;
 const MAX_BYTES = 2 ** 40; // 1 TiB: enough for any test, keeps the arithmetic exact
 const MAX_DELAY_MS = 10 * 60 * 1000;
@@ -183,7 +185,10 @@ function echo(req, res, rawPath, rawQuery) {
     hash.update(chunk);
   });
   req.on('error', () => {});
+  let ended = false;
+  req.on('close', () => { if (!ended) stats.echo_aborted += 1; });
   req.on('end', () => {
+    ended = true;
     const headers = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
     const info = {

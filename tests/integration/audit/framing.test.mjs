@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 
-import { baseConfig, mintToken, startAirgate, startIdp, startUpstream, sleep } from '../proxy/lib.mjs';
+import { baseConfig, mintToken, startAirgate, startIdp, startUpstream, sleep, waitFor } from '../proxy/lib.mjs';
 import { answer, echoOf, raw } from './lib.mjs';
 
 let idp; let up; let ag; let token;
@@ -73,6 +73,32 @@ test('smuggling attempts never become two upstream requests', async () => {
       const e = echoOf({ body: r.body.subarray(0, r.body.indexOf('}\n') + 1 || undefined) }) || {};
       assert.notEqual(e.path, '/smuggled', what);
     }
+  }
+  await alive();
+});
+
+test('a chunk size over the body limit gets 413 at once and the upstream request is released', async () => {
+  // airgate here: max_body_bytes 65536, and a body timeout of 60 s (the default): the answers
+  // must come long before it
+  const stats = async () => (await (await fetch(`${up.url}/_test/stats`)).json());
+  const cases = {
+    'one chunk over the limit': ['10001\r\n', 413],
+    'chunk size of 2^64 - 1': ['ffffffffffffffff\r\n', 413],
+    'sizes adding up over the limit': [`8000\r\n${'a'.repeat(0x8000)}\r\n8001\r\n`, 413],
+    'chunk size overflowing 64 bits': ['1ffffffffffffffff\r\n', 400],
+    'chunk size line over 4 KiB': [`1;${'x'.repeat(5000)}\r\n`, 400],
+  };
+  for (const [what, [body, status]] of Object.entries(cases)) {
+    const before0 = await stats();
+    // the head first: airgate forwards it and the upstream's request starts; then the size line
+    const t0 = Date.now();
+    const r = await raw(ag.port, [head('Transfer-Encoding: chunked\r\n\r\n', '/chunk-limit'), body], { timeoutMs: 5000, gapMs: 400 });
+    const ms = Date.now() - t0;
+    assert.equal(r.status, status, `${what}: status ${r.status}`);
+    assert.ok(ms < 2500, `${what}: answered after ${ms} ms`);
+    // the upstream's request was cut (its connection released), not left waiting for the body
+    await waitFor(async () => (await stats()).echo_aborted === before0.echo_aborted + 1, { timeoutMs: 2000 })
+      .catch(() => assert.fail(`${what}: the upstream request is still held`));
   }
   await alive();
 });

@@ -37,6 +37,11 @@ test('IdP dead at start: airgate serves, says why, and is ready soon after the I
     const nav = await fetch(`${ag.url}/x`, { headers: { accept: 'text/html' }, redirect: 'manual' });
     assert.equal(nav.status, 503);
     assert.match(await nav.text(), /unavailable/i);
+    // no login starts while no keys are loaded: /oauth2/start is the 503 page, not a redirect
+    const start = await fetch(`${ag.url}/oauth2/start?rd=/x`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    assert.equal(start.status, 503, 'login started without keys');
+    assert.equal(start.headers.get('location'), null);
+    assert.match(await start.text(), /unavailable/i);
     assert.ok(warnings(ag).some((m) => m.includes(front.issuer) && /discovery/.test(m)), 'the log names the failing discovery URL');
     // stay down long enough that a doubling retry (1, 2, 4, 8 s) would be waiting past the return
     await sleep(7500);

@@ -73,6 +73,21 @@ test('rd tricks never leave the site: start, IdP round trip, callback Location',
   assertSameSite(uni, 'unicode path');
 });
 
+test('rd is normalised: dot segments resolved, repeated slashes collapsed, "//host" after resolving -> /', async () => {
+  const want = {
+    '/x/..//evil.example': '/',
+    '/.//evil.example': '/',
+    '/x/%2e%2e//evil.example': '/',
+    '/%2F%2Fevil.example': '/',
+    '/a%2Fb': '/',
+    '/dags//x/./grid/../graph?tab=a//b': '/dags/x/graph?tab=a//b',
+  };
+  for (const [rd, loc] of Object.entries(want)) {
+    const got = await callbackLocation(`${gate.url}/oauth2/start?rd=${encodeURIComponent(rd)}`);
+    assert.equal(got, loc, `rd=${rd}`);
+  }
+});
+
 // The path a navigation asked for is remembered in the login cookie and used after the callback.
 const evilPaths = [
   '//evil.example/x', '/\\evil.example/x', '/%2F%2Fevil.example', '/%2Fevil.example', '/%5Cevil.example', '/%09/evil.example',

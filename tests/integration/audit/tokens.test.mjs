@@ -120,6 +120,28 @@ test('claims: expired, not yet valid, wrong issuer, wrong audience, no exp', asy
   for (const [what, t] of Object.entries(cases)) assertRefused(await bearer(t), what);
 });
 
+test('audience: azp equal to the client id never stands in for aud, unless accept_azp_as_audience', async () => {
+  // the outside review's hostile corpus: aud names someone else, a prefix or an extension of the
+  // client id, or nothing, while azp is our client id
+  const auds = { 'aud account': 'account', 'aud a prefix': 'airflo', 'aud an extension': 'airflow-x', 'aud other case': 'Airflow', 'aud absent': null, 'aud [account, x]': ['account', 'x'], 'aud []': [] };
+  const toks = {};
+  for (const [what, aud] of Object.entries(auds)) {
+    toks[what] = await mintToken(idp, { username: 'admin', extra_claims: { aud, azp: 'airflow' } });
+    assertRefused(await bearer(toks[what]), what);
+  }
+  // the token naming us in aud passes whatever its azp
+  assert.equal((await bearer(await mintToken(idp, { username: 'admin', extra_claims: { aud: 'airflow', azp: 'cli' } }))).status, 200);
+  const lax = await startAirgate(baseConfig(idp, [up.url], { oidc: { issuer: idp.info.issuer, client_id: 'airflow', client_secret: 'x', accept_azp_as_audience: true } }));
+  try {
+    const viaLax = (t) => answer(lax.port, `GET /whoami HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\nAuthorization: Bearer ${t}\r\nConnection: close\r\n\r\n`);
+    for (const [what, t] of Object.entries(toks)) assert.equal((await viaLax(t)).status, 200, `accept_azp_as_audience: ${what}`);
+    const r = await viaLax(await mintToken(idp, { username: 'admin', extra_claims: { aud: 'account', azp: 'other' } }));
+    assert.equal(r.status, 401, 'azp of another client');
+  } finally {
+    assert.equal((await lax.stop()).code, 0);
+  }
+});
+
 test('another realm\'s token and key are refused; unknown kids re-fetch the JWKS only rate-limited', async () => {
   const before0 = (await (await fetch(`${idp.url}/_test/stats`)).json()).requests.certs;
   const foreign = await mintToken(other, { username: 'admin' });

@@ -98,6 +98,28 @@ test('status codes and upstream headers come back', async () => {
   }
 });
 
+test('a role name with a comma stays one entry in X-Forwarded-Groups; controls are encoded too', async () => {
+  const token = await mintToken(idp, {
+    username: 'viewer',
+    extra_claims: {
+      resource_access: { airflow: { roles: ['airflow_viewer', 'team_x,airflow_admin', '100%'] } },
+      given_name: 'Zo\u00eb', family_name: 'a,b',
+    },
+  });
+  const r = await rawRequest(ag.port, `GET /whoami HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+  assert.equal(r.status, 200);
+  const e = JSON.parse(r.body.toString());
+  const groups = headerValues(e, 'x-forwarded-groups');
+  assert.deepEqual(groups, ['airflow_viewer,team_x%2Cairflow_admin,100%25']);
+  // what a consumer splitting on commas sees: no airflow_admin entry of its own
+  assert.ok(!groups[0].split(',').includes('airflow_admin'), 'a forged airflow_admin entry');
+  assert.deepEqual(groups[0].split(',').map(decodeURIComponent), ['airflow_viewer', 'team_x,airflow_admin', '100%']);
+  assert.deepEqual(headerValues(e, 'x-airflow-roles'), ['Viewer']);
+  assert.deepEqual(headerValues(e, 'x-forwarded-last-name'), ['a%2Cb']);
+  // valid UTF-8 goes through as is (Node's parser reads header bytes as latin1)
+  assert.deepEqual(headerValues(e, 'x-forwarded-first-name').map((v) => Buffer.from(v, 'latin1').toString('utf8')), ['Zo\u00eb']);
+});
+
 test('identity headers a client sends never arrive, whatever the spelling', async () => {
   const spoof = [
     'X-Forwarded-User: evil', 'x-forwarded-user: evil2', 'X-FORWARDED-USER: evil3', 'X_Forwarded_User: evil4',

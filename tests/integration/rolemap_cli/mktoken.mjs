@@ -31,7 +31,7 @@ writeFileSync(join(outdir, 'jwks.json'),
 
 const now = Math.floor(Date.now() / 1000);
 const claims = (roles, extra = {}) => ({
-  iss: issuer, sub: 'a2c4e6f8-0000-4000-8000-000000000001', aud: 'account', azp: clientId,
+  iss: issuer, sub: 'a2c4e6f8-0000-4000-8000-000000000001', aud: [clientId, 'account'], azp: clientId,
   typ: 'Bearer', iat: now, exp: now + 3600, preferred_username: 'vera',
   email: 'vera@example.com', given_name: 'Vera', family_name: 'Viewer',
   realm_access: { roles: ['offline_access', 'uma_authorization'] },
@@ -53,6 +53,8 @@ const [h, , sig] = viewer.split('.');
 out('tampered.jwt', `${h}.${b64(JSON.stringify(claims(['admin'])))}.${sig}`);
 out('expired.jwt', sign(claims(['viewer'], { iat: now - 7200, exp: now - 3600 })));
 out('wrong-iss.jwt', sign(claims(['viewer'], { iss: 'https://evil.example.com/realms/data' })));
+// Keycloak without the Audience mapper: aud names the account client, only azp names us
+out('azp-only.jwt', sign(claims(['viewer'], { aud: 'account' })));
 out('other-key.jwt', sign(claims(['viewer']), other.privateKey));
 out('alg-none.jwt',
   `${b64(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64(JSON.stringify(claims(['viewer'])))}.`);

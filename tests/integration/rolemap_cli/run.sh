@@ -140,6 +140,7 @@ token)
     run_case tok_tampered_json 2 "" -c recipe-a.yaml --token "$(cat tampered.jwt)" --jwks jwks.json --json
     run_case tok_expired 2 "" -c recipe-a.yaml --token "$(cat expired.jwt)" --jwks jwks.json
     run_case tok_wrong_issuer 2 "" -c recipe-a.yaml --token "$(cat wrong-iss.jwt)" --jwks jwks.json
+    run_case tok_azp_not_audience 2 "" -c recipe-a.yaml --token "$(cat azp-only.jwt)" --jwks jwks.json
     run_case tok_other_key 2 "" -c recipe-a.yaml --token "$(cat other-key.jwt)" --jwks jwks.json
     run_case tok_alg_none 2 "" -c recipe-a.yaml --token "$(cat alg-none.jwt)" --jwks jwks.json
     run_case tok_hs256_confusion 2 "" -c recipe-a.yaml --token "$(cat hs256.jwt)" --jwks jwks.json

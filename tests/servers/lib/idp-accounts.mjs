@@ -81,13 +81,17 @@ export function profileClaims(account) {
 
 // Keycloak-shaped access-token claims (everything except iss/exp/iat/jti,
 // which the caller sets). Roles are read from the account at issue time, so a
-// role change shows up at the next token refresh.
-export function accessTokenClaims(account, { realm, clientId, sid, scope }) {
+// role change shows up at the next token refresh. audienceMapper: the client has
+// Keycloak's "Audience" mapper (aud [client, "account"]); without it aud is only
+// "account" and just azp names the client.
+export function accessTokenClaims(account, {
+  realm, clientId, sid, scope, audienceMapper = true,
+}) {
   const resourceAccess = {};
   if (account.clientRoles.length) resourceAccess[clientId] = { roles: [...account.clientRoles] };
   resourceAccess.account = { roles: ['manage-account', 'manage-account-links', 'view-profile'] };
   return {
-    aud: 'account',
+    aud: audienceMapper ? [clientId, 'account'] : 'account',
     sub: account.sub,
     typ: 'Bearer',
     azp: clientId,

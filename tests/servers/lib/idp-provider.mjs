@@ -46,11 +46,12 @@ function afterLogoutUri(ctx, state) {
 
 // opts: { issuer, realm, realmPath, clientId, clientSecret, redirectUris,
 //   postLogoutUris, ttl: {access, id, refresh, session}, alg, keys (current
-//   first), store, accounts, cookieKeys, stats, log, clientExtra (more client
+//   first), store, accounts, cookieKeys, stats, log, audienceMapper, clientExtra (more client
 //   metadata, e.g. jwks_uri and id_token_encrypted_response_alg/enc) }
 export function createProvider(opts) {
   const {
     issuer, realm, realmPath, clientId, clientSecret, ttl, alg, keys, store, accounts, stats, log,
+    audienceMapper,
   } = opts;
   const currentKid = keys[0].kid;
   const cookieLong = { httpOnly: true, sameSite: 'lax', signed: true };
@@ -182,7 +183,7 @@ export function createProvider(opts) {
             jti,
             iss,
             ...accessTokenClaims(account, {
-              realm, clientId: token.clientId, sid: token.sid, scope,
+              realm, clientId: token.clientId, sid: token.sid, scope, audienceMapper,
             }),
           };
         },

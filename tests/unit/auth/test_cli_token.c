@@ -159,20 +159,32 @@ Test(cli_token, valid_token_exit_0_prints_pretty_payload)
     free(tok);
 }
 
-Test(cli_token, keycloak_azp_is_accepted_as_audience)
+/* aud "account" + azp "airflow" (Keycloak without the Audience mapper): refused by default, the
+ * reason naming both; --accept-azp-as-audience lets azp stand in, and only for AUD. */
+Test(cli_token, azp_is_not_an_audience_unless_asked)
 {
     char *tok = token_with(300, "account", "airflow");
     struct run r;
     run(&r, NULL,
         (const char *[]){"token", "verify", "--jwks", jwks_path, "--audience", "airflow", tok,
                          NULL});
+    cr_assert_eq(r.code, 1, "stderr: %s", r.err.data);
+    cr_assert(strstr(r.err.data, "audience mismatch: aud \"account\" does not contain "
+                                 "\"airflow\""),
+              "%s", r.err.data);
+    cr_assert(strstr(r.err.data, "invalid (policy): "), "%s", r.err.data);
+    run_free(&r);
+    run(&r, NULL,
+        (const char *[]){"token", "verify", "--jwks", jwks_path, "--audience", "airflow",
+                         "--accept-azp-as-audience", tok, NULL});
     cr_assert_eq(r.code, 0, "stderr: %s", r.err.data);
     run_free(&r);
     run(&r, NULL,
-        (const char *[]){"token", "verify", "--jwks", jwks_path, "--audience", "other", tok, NULL});
+        (const char *[]){"token", "verify", "--jwks", jwks_path, "--audience", "other",
+                         "--accept-azp-as-audience", tok, NULL});
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.err.data, "audience mismatch"), "%s", r.err.data);
-    cr_assert(strstr(r.err.data, "invalid (policy): "), "%s", r.err.data);
+    cr_assert(strstr(r.err.data, "and azp \"airflow\" is not the client id"), "%s", r.err.data);
     cr_assert_null(strstr(r.err.data, "invalid (invalid)"), "%s", r.err.data);
     run_free(&r);
     free(tok);
@@ -259,17 +271,18 @@ Test(cli_token, usage_and_key_set_errors_exit_2)
     free(tok);
 }
 
-/* Tokens beyond the 128 KiB argument limit come through stdin. */
+/* Tokens beyond the 128 KiB argument limit come through stdin, up to 1 MiB: the review's valid
+ * 267 KB token (over the old 262,144 cap) passes; over 1 MiB, or over --max-bytes, is refused. */
 Test(cli_token, large_token_from_stdin)
 {
-    size_t n = 150 * 1024; /* about 200 KiB once base64url-encoded */
+    size_t n = 200 * 1024; /* about 273 KB once base64url-encoded */
     char *p = malloc(n + 256);
     int o = snprintf(p, n + 256, "{\"iss\":\"" ISS "\",\"aud\":\"airflow\",\"exp\":%lld,\"pad\":\"",
                      (long long)time(NULL) + 300);
     memset(p + o, 'x', n);
     snprintf(p + o + n, 256, "\"}");
     char *tok = ag_mint_token(&key, p);
-    cr_assert_gt(strlen(tok), 128 * 1024);
+    cr_assert_gt(strlen(tok), 262144);
     size_t tl = strlen(tok);
     char *in = malloc(tl + 2);
     memcpy(in, tok, tl);
@@ -284,6 +297,12 @@ Test(cli_token, large_token_from_stdin)
         (const char *[]){"token", "verify", "--jwks", jwks_path, "--max-bytes", "1000", "-", NULL});
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.err.data, "limit"), "%s", r.err.data);
+    run_free(&r);
+    run(&r, in,
+        (const char *[]){"token", "verify", "--jwks", jwks_path, "--max-bytes", "1048577", "-",
+                         NULL});
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err.data, "16..1048576"), "%s", r.err.data);
     run_free(&r);
     free(in);
     free(tok);

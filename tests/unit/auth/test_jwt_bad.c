@@ -356,20 +356,59 @@ Test(bad_token, wrong_aud)
     cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err), AG_EINVAL);
 }
 
-/* Keycloak access tokens: aud "account", azp the client id. */
-Test(bad_token, azp_path)
+/* The hostile-token corpus of the outside review: aud naming someone else, a prefix or an
+ * extension of the client id, or no aud at all, each with azp == the client id. None names us,
+ * so each is refused unless accept_azp is set; the ones naming us pass either way. */
+Test(bad_token, azp_never_substitutes_for_aud)
 {
+    static const char *not_us[] = {
+        "\"aud\":\"account\",",
+        "\"aud\":\"airflo\",",
+        "\"aud\":\"airflow2\",",
+        "\"aud\":\"AIRFLOW\",",
+        "\"aud\":[\"account\",\"x\"],",
+        "\"aud\":[],",
+        "",
+        "\"aud\":\"\",",
+    };
+    static const char *us[] = {
+        "\"aud\":\"airflow\",", "\"aud\":[\"account\",\"airflow\"],",
+        "\"aud\":\"airflow-api\",", /* the configured oidc.audience */
+    };
+    pol.audience = "airflow-api";
+    for (int accept = 0; accept < 2; accept++) {
+        pol.accept_azp = accept;
+        for (size_t i = 0; i < sizeof(not_us) / sizeof(not_us[0]); i++) {
+            struct ag_err err = {0};
+            char p[512];
+            snprintf(p, sizeof(p), "{\"iss\":\"" ISS "\",%s\"azp\":\"airflow\",\"exp\":%lld}",
+                     not_us[i], NOW + 300);
+            enum ag_rc rc = verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err);
+            cr_assert_eq(rc, accept ? AG_OK : AG_EINVAL, "%s (accept_azp %d): %s", not_us[i],
+                         accept, err.msg);
+            if (!accept)
+                cr_assert(strstr(err.msg, "does not contain \"airflow-api\" or \"airflow\""), "%s",
+                          err.msg);
+            /* azp of someone else never helps */
+            snprintf(p, sizeof(p), "{\"iss\":\"" ISS "\",%s\"azp\":\"other\",\"exp\":%lld}",
+                     not_us[i], NOW + 300);
+            cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err), AG_EINVAL,
+                         "%s", not_us[i]);
+        }
+        for (size_t i = 0; i < sizeof(us) / sizeof(us[0]); i++) {
+            struct ag_err err = {0};
+            char p[512];
+            snprintf(p, sizeof(p), "{\"iss\":\"" ISS "\",%s\"azp\":\"other\",\"exp\":%lld}", us[i],
+                     NOW + 300);
+            cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err), AG_OK,
+                         "%s: %s", us[i], err.msg);
+        }
+    }
+    /* azp set but accept_azp without a client id: nothing to compare with */
+    pol.azp = NULL;
+    pol.accept_azp = true;
     struct ag_err err = {0};
     char p[512];
-    snprintf(p, sizeof(p),
-             "{\"iss\":\"" ISS "\",\"aud\":\"account\",\"azp\":\"airflow\",\"exp\":%lld}",
-             NOW + 300);
-    cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err), AG_OK, "%s",
-                 err.msg);
-    snprintf(p, sizeof(p),
-             "{\"iss\":\"" ISS "\",\"aud\":\"account\",\"azp\":\"other\",\"exp\":%lld}", NOW + 300);
-    cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err), AG_EINVAL);
-    pol.azp = NULL; /* azp path off: aud alone decides */
     snprintf(p, sizeof(p),
              "{\"iss\":\"" ISS "\",\"aud\":\"account\",\"azp\":\"airflow\",\"exp\":%lld}",
              NOW + 300);

@@ -253,3 +253,35 @@ Test(wycheproof, padded_variants_of_357_are_rejected, .init = ag_quiet)
     json_decref(set);
     json_decref(doc);
 }
+
+/* tcId 367 and 370 (invalidBase64Padding, invalidBase64PaddingInPayload) are byte-identical to
+ * the valid tcId 357 in the published data; here the padding and stray bits their comments
+ * describe are really added to 357's parts, and each spelling is refused at parse time. */
+Test(wycheproof, base64_padding_and_stray_bits_really_added)
+{
+    static const char *const bad[] = {
+        "eyJraWQiOiJoczI1Ni1rZXkiLCJhbGciOiJIUzI1NiJ9.VGVzdA==."
+        "c1LROH7eNQwUT8KMVEO52VC3WZ9e_AnDWbZ7aMmowV8", /* padded payload */
+        "eyJraWQiOiJoczI1Ni1rZXkiLCJhbGciOiJIUzI1NiJ9.VGVzdA=."
+        "c1LROH7eNQwUT8KMVEO52VC3WZ9e_AnDWbZ7aMmowV8",
+        "eyJraWQiOiJoczI1Ni1rZXkiLCJhbGciOiJIUzI1NiJ9=.VGVzdA."
+        "c1LROH7eNQwUT8KMVEO52VC3WZ9e_AnDWbZ7aMmowV8", /* padded header */
+        "eyJraWQiOiJoczI1Ni1rZXkiLCJhbGciOiJIUzI1NiJ9.VGVzdA."
+        "c1LROH7eNQwUT8KMVEO52VC3WZ9e_AnDWbZ7aMmowV8=", /* padded signature */
+        "eyJraWQiOiJoczI1Ni1rZXkiLCJhbGciOiJIUzI1NiJ9.VGVzdB."
+        "c1LROH7eNQwUT8KMVEO52VC3WZ9e_AnDWbZ7aMmowV8", /* stray bits: "Test" spelled VGVzdB */
+        "eyJraWQiOiJoczI1Ni1rZXkiLCJhbGciOiJIUzI1NiJ9.VGVzdA."
+        "c1LROH7eNQwUT8KMVEO52VC3WZ9e_AnDWbZ7aMmowV9", /* stray bits in the signature */
+        "eyJraWQiOiJoczI1Ni1rZXkiLCJhbGciOiJIUzI1NiJ9.VGVz+A."
+        "c1LROH7eNQwUT8KMVEO52VC3WZ9e_AnDWbZ7aMmowV8", /* standard alphabet */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct ag_arena *a = ag_arena_new(0);
+        struct ag_jws *jws;
+        struct ag_err err = {0};
+        cr_expect_eq(ag_jws_parse(a, bad[i], strlen(bad[i]), 0, &jws, &err), AG_EPARSE, "%s",
+                     bad[i]);
+        cr_expect(strstr(err.msg, "base64url") != NULL, "%zu: %s", i, err.msg);
+        ag_arena_free(a);
+    }
+}

@@ -813,3 +813,47 @@ Test(h1, value_scan_every_position)
     cr_expect_eq(strlen(h.headers[1].value), 0xff - 0x20 - 1 + 1 + 2 - 1); /* leading SP trimmed */
     ag_arena_free(a);
 }
+
+/* max_body: a chunk size (or the sum of the sizes) over the limit fails at the size line,
+ * before any of its data, with too_large set; within the limit nothing changes. */
+static enum ag_h1_rc limit_case(unsigned long long max, const char *body, bool *too_large)
+{
+    struct ag_arena *a = ag_arena_new(0);
+    struct ag_h1_parser p;
+    struct ag_h1_head h;
+    int st;
+    const char *why = NULL;
+    ag_h1_parser_init(&p, true, false);
+    p.max_body = max;
+    cr_assert_eq(ag_h1_parse_head(&p, a, CHUNKED_REQ, strlen(CHUNKED_REQ), 10, &h, &st, &why),
+                 AG_H1_OK);
+    char buf[256];
+    size_t len = strlen(body), extra;
+    memcpy(buf, body, len);
+    enum ag_h1_rc rc = ag_h1_parse_body(&p, buf, &len, &extra, &why);
+    *too_large = p.too_large;
+    ag_arena_free(a);
+    return rc;
+}
+
+Test(h1, chunk_size_over_the_body_limit)
+{
+    bool big;
+    cr_expect_eq(limit_case(10, "a\r\n0123456789\r\n0\r\n\r\n", &big), AG_H1_DONE);
+    cr_expect_not(big);
+    cr_expect_eq(limit_case(10, "b\r\n", &big), AG_H1_BAD, "one byte over, no data yet");
+    cr_expect(big);
+    cr_expect_eq(limit_case(10, "5\r\n01234\r\n6\r\n", &big), AG_H1_BAD, "the sum is over");
+    cr_expect(big);
+    cr_expect_eq(limit_case(65536, "ffffffffffffffff\r\n", &big), AG_H1_BAD, "2^64 - 1");
+    cr_expect(big);
+    cr_expect_eq(limit_case(65536, "8000\r\n", &big), AG_H1_OK);
+    cr_expect_not(big);
+    /* the sum never wraps: 2^63 twice */
+    cr_expect_eq(limit_case(~0ULL, "8000000000000000\r\n", &big), AG_H1_OK);
+    cr_expect_not(big);
+    cr_expect_eq(limit_case(0, "ffffffffffffffff\r\n", &big), AG_H1_OK, "no limit set");
+    /* 17 hex digits overflow 64 bits: 400, not 413 */
+    cr_expect_eq(limit_case(65536, "10000000000000000\r\n", &big), AG_H1_BAD);
+    cr_expect_not(big);
+}

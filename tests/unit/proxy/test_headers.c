@@ -115,3 +115,51 @@ Test(headers, names_that_are_not_tokens_are_never_forwarded)
         cr_assert(ag_hdr_drop_request(odd[i], NULL, 0), "'%s'", odd[i]);
     cr_assert_not(ag_hdr_drop_request("X-Custom_1.a~!", NULL, 0));
 }
+
+/* The identity header encoding: a comma in one name never makes two entries; '%', controls and
+ * bytes outside well-formed UTF-8 are percent-encoded; valid UTF-8 is kept. */
+Test(headers, identity_list_comma_cannot_forge_an_entry)
+{
+    struct ag_arena *a = ag_arena_new(0);
+    const char *roles[] = {"viewer", "team_x,airflow_admin", "100%", "caf\xc3\xa9"};
+    cr_assert_str_eq(ag_hdr_identity_list(a, roles, 4),
+                     "viewer,team_x%2Cairflow_admin,100%25,caf\xc3\xa9");
+    cr_assert_str_eq(ag_hdr_identity_list(a, roles, 0), "");
+    const char *one[] = {","};
+    cr_assert_str_eq(ag_hdr_identity_list(a, one, 1), "%2C");
+    ag_arena_free(a);
+}
+
+Test(headers, identity_value_table)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"alice", "alice"},
+        {"Zoë Ågren", "Zoë Ågren"}, /* valid UTF-8 kept */
+        {"a,b", "a%2Cb"},           /* the same rule as the lists */
+        {"50%", "50%25"},           /* so that decoding is unambiguous */
+        {"x\r\nX-Airflow-Roles: Admin", "x%0D%0AX-Airflow-Roles: Admin"},
+        {"tab\there", "tab%09here"},
+        {"nul-free\x7f", "nul-free%7F"},
+        {"\xc2\x85next-line", "%C2%85next-line"}, /* C1 control NEL */
+        {"bad\xff", "bad%FF"},                    /* not UTF-8 */
+        {"\xc3", "%C3"},                          /* truncated */
+        {"\xc0\xaf", "%C0%AF"},                   /* overlong '/' */
+        {"\xed\xa0\x80", "%ED%A0%80"},            /* surrogate */
+        {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"}, /* U+1F600 */
+        {"", ""},
+    };
+    struct ag_arena *a = ag_arena_new(0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_assert_str_eq(ag_hdr_identity_value(a, cases[i].in), cases[i].want, "case %zu", i);
+    cr_assert_str_eq(ag_hdr_identity_value(a, NULL), "");
+    /* every output byte is printable ASCII, a space, or part of valid UTF-8 >= U+00A0 */
+    for (int c = 1; c < 256; c++) {
+        char in[2] = {(char)c, 0};
+        const char *o = ag_hdr_identity_value(a, in);
+        for (const unsigned char *p = (const unsigned char *)o; *p; p++)
+            cr_assert(*p >= 0x20 && *p < 0x7f, "byte 0x%02x encoded as %s", c, o);
+    }
+    ag_arena_free(a);
+}
