@@ -218,6 +218,8 @@ static enum ag_rc ag_rm_policy(const struct ag_config *cfg, struct ag_jwt_policy
     p->issuer = cfg->oidc.issuer;
     p->audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     p->azp = cfg->oidc.client_id;
+    p->audiences = (const char *const *)cfg->oidc.audiences.items;
+    p->n_audiences = cfg->oidc.audiences.n;
     p->accept_azp = cfg->oidc.accept_azp_as_audience;
     p->leeway_s = cfg->oidc.leeway_s;
     /* The same limit as `token verify`, not oidc.max_token_bytes: a token pasted here to

@@ -83,6 +83,7 @@ struct ag_config {
         struct ag_strlist scopes;
         struct ag_strlist allowed_algs;
         char *audience;              /* accepted `aud` besides client_id; defaults to client_id */
+        struct ag_strlist audiences; /* more accepted `aud` values */
         bool accept_azp_as_audience; /* azp == client_id stands in for aud (off by default) */
         long leeway_s;
         char *ca_file; /* NULL: system CA bundle */

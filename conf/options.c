@@ -71,6 +71,9 @@ const struct ag_conf_opt ag_conf_opts[] = {
      "`none` is always rejected."},
     {"oidc.audience", AG_OPT_STRING, FLD(oidc.audience), 0, "${oidc.client_id}", 0, 0, NULL,
      "Accepted `aud` of bearer tokens besides the client id: `aud` must contain one of the two."},
+    {"oidc.audiences", AG_OPT_STRLIST, FLD(oidc.audiences), 0, "", 0, 0, NULL,
+     "More accepted `aud` values of bearer tokens (other APIs' tokens Airflow may take): `aud` "
+     "must contain the client id, `oidc.audience` or one of these. Default none."},
     {"oidc.accept_azp_as_audience", AG_OPT_ENUM, FLD(oidc.accept_azp_as_audience), 0, "false", 0, 0,
      ag_true_false,
      "`true`: a bearer token whose `aud` names neither is still accepted when `azp` is the client "

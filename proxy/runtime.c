@@ -83,6 +83,8 @@ enum ag_rc ag_runtime_new(struct ag_config *cfg, const struct ag_runtime *prev,
     rt->policy.issuer = cfg->oidc.issuer;
     rt->policy.audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     rt->policy.azp = cfg->oidc.client_id;
+    rt->policy.audiences = (const char *const *)cfg->oidc.audiences.items;
+    rt->policy.n_audiences = cfg->oidc.audiences.n;
     rt->policy.accept_azp = cfg->oidc.accept_azp_as_audience;
     rt->policy.leeway_s = cfg->oidc.leeway_s;
     /* A bearer token sits inside the request head: server.max_header_bytes bounds it (431). */

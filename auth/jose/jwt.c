@@ -67,7 +67,13 @@ static enum ag_rc ag_jwt_string_claim(const ag_json *claims, const char *name, c
 /* True when one aud value names this recipient: the configured audience or the client id. */
 static bool ag_jwt_names_us(const char *aud, const struct ag_jwt_policy *p)
 {
-    return (p->audience && strcmp(aud, p->audience) == 0) || (p->azp && strcmp(aud, p->azp) == 0);
+    if ((p->audience && strcmp(aud, p->audience) == 0) || (p->azp && strcmp(aud, p->azp) == 0))
+        return true;
+    for (size_t i = 0; i < p->n_audiences; i++) {
+        if (p->audiences[i] && strcmp(aud, p->audiences[i]) == 0)
+            return true;
+    }
+    return false;
 }
 
 static enum ag_rc ag_jwt_check_audience(const ag_json *claims, const struct ag_jwt_policy *p,

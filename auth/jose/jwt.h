@@ -16,9 +16,11 @@
 
 /** What a token must satisfy. Start from ag_jwt_policy_init and set what you need. */
 struct ag_jwt_policy {
-    const char *issuer;     /* required `iss` (exact match); NULL: not checked */
-    const char *audience;   /* `aud` (string or array) must contain it ...; NULL: not checked */
-    const char *azp;        /* ... or this (the client id); NULL: audience alone */
+    const char *issuer;   /* required `iss` (exact match); NULL: not checked */
+    const char *audience; /* `aud` (string or array) must contain it ...; NULL: not checked */
+    const char *azp;      /* ... or this (the client id); NULL: audience alone */
+    const char *const *audiences; /* ... or one of these n_audiences (borrowed) */
+    size_t n_audiences;
     bool accept_azp;        /* also accept `azp` == azp in place of aud (off: RFC 9068) */
     unsigned allowed_algs;  /* mask of enum ag_jws_alg; 0 means AG_JWS_ALGS_ASYMMETRIC */
     long leeway_s;          /* clock skew allowed on exp, nbf and iat */

@@ -154,6 +154,8 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
     l->access_policy.issuer = cfg->oidc.issuer;
     l->access_policy.audience = cfg->oidc.audience ? cfg->oidc.audience : cfg->oidc.client_id;
     l->access_policy.azp = cfg->oidc.client_id;
+    l->access_policy.audiences = (const char *const *)cfg->oidc.audiences.items;
+    l->access_policy.n_audiences = cfg->oidc.audiences.n;
     /* This access token comes from the token endpoint in answer to our own authenticated code
      * exchange, so azp == client id is enough here (Keycloak's default aud is "account"). The
      * strict aud rule is for bearer tokens a client presents (runtime.c). */

@@ -528,3 +528,31 @@ Test(bad_token, kid_is_sanitised_in_messages)
     cr_assert_lt(strlen(err.msg), 120);
     cr_assert(strstr(err.msg, "..."), "%s", err.msg);
 }
+
+Test(bad_token, oidc_audiences_are_accepted_and_nothing_else)
+{
+    static const char *const extra[] = {"reports-api", "airflow-cli"};
+    pol.audience = "airflow-api";
+    pol.audiences = extra;
+    pol.n_audiences = 2;
+    static const char *us[] = {"\"aud\":\"reports-api\",", "\"aud\":[\"x\",\"airflow-cli\"],",
+                               "\"aud\":\"airflow\",", "\"aud\":\"airflow-api\","};
+    static const char *not_us[] = {"\"aud\":\"reports\",", "\"aud\":\"reports-api2\",",
+                                   "\"aud\":[\"airflow-cl\"],", "\"aud\":\"REPORTS-API\","};
+    for (size_t i = 0; i < sizeof(us) / sizeof(us[0]); i++) {
+        struct ag_err err = {0};
+        char p[512];
+        snprintf(p, sizeof(p), "{\"iss\":\"" ISS "\",%s\"azp\":\"other\",\"exp\":%lld}", us[i],
+                 NOW + 300);
+        cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err), AG_OK, "%s: %s",
+                     us[i], err.msg);
+    }
+    for (size_t i = 0; i < sizeof(not_us) / sizeof(not_us[0]); i++) {
+        struct ag_err err = {0};
+        char p[512];
+        snprintf(p, sizeof(p), "{\"iss\":\"" ISS "\",%s\"azp\":\"airflow\",\"exp\":%lld}",
+                 not_us[i], NOW + 300);
+        cr_assert_eq(verify_signed("{\"alg\":\"RS256\",\"kid\":\"k1\"}", p, &err), AG_EINVAL, "%s",
+                     not_us[i]);
+    }
+}

@@ -34,6 +34,7 @@ Test(good, defaults)
     cr_assert_eq(c->oidc.allowed_algs.n, 3);
     cr_assert_str_eq(c->oidc.allowed_algs.items[1], "PS256");
     cr_assert_str_eq(c->oidc.audience, "airflow", "audience defaults to the client id");
+    cr_assert_eq(c->oidc.audiences.n, 0, "no more audiences by default");
     cr_assert_eq(c->oidc.leeway_s, 60);
     cr_assert_null(c->oidc.ca_file);
     cr_assert_eq(c->oidc.token_endpoint_auth, AG_CLIENT_AUTH_BASIC);
@@ -438,5 +439,15 @@ Test(good, log_format_gcp_with_project)
     c = ct_load(BASE "log:\n  format: gcp\n", no_env);
     cr_assert_eq(c->log.format, AG_CONF_LOG_GCP);
     cr_assert_null(c->log.gcp_project_id);
+    ag_config_unref(c);
+}
+
+Test(good, oidc_audiences_list)
+{
+    struct ag_config *c = ct_load(
+        L_PUB L_OIDC "  audiences: [reports-api, airflow-cli]\n" L_SESS L_ROLES L_UP, no_env);
+    cr_assert_eq(c->oidc.audiences.n, 2);
+    cr_assert_str_eq(c->oidc.audiences.items[0], "reports-api");
+    cr_assert_str_eq(c->oidc.audiences.items[1], "airflow-cli");
     ag_config_unref(c);
 }
