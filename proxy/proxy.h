@@ -11,6 +11,7 @@
 
 #include "conf/config.h"
 #include "core/err.h"
+#include "proxy/services.h"
 #include "proxy/upstream/pool.h"
 
 struct ag_runtime;
@@ -32,6 +33,7 @@ struct ag_proxy {
     struct ag_offload *offload; /* decisions that may wait on the IdP */
     struct ag_state *state;     /* shared state; process lifetime (kept across reloads) */
     atomic_bool draining;
+    struct ag_services svc; /* what stream/, manage/ and upstream/ borrow (services.h) */
     uint16_t bound_port;
 };
 

@@ -14,11 +14,10 @@
 #include "auth/jose/token_cache.h"
 #include "core/arena.h"
 #include "core/buf.h"
-#include "proxy/stream/front.h"
+#include "proxy/runtime.h"
+#include "proxy/services.h"
 #include "proxy/upstream/pool.h"
 #include "state/store.h"
-#include "proxy/proxy.h"
-#include "proxy/runtime.h"
 
 enum ag_route ag_endpoints_route(const char *path)
 {
@@ -109,13 +108,14 @@ static enum ag_rc ag_endpoints_process_metrics(struct ag_buf *b)
         (unsigned long long)rl.rlim_cur, ag_process_start_s);
 }
 
-static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *rt, struct ag_buf *b)
+static enum ag_rc ag_endpoints_metrics(const struct ag_services *svc, struct ag_runtime *rt,
+                                       struct ag_buf *b)
 {
     enum ag_rc rc = ag_metrics_render(b);
     if (rc == AG_OK)
         rc = ag_buf_puts(b, "# HELP airgate_upstream_healthy 1 when the replica passes its "
                             "health checks.\n# TYPE airgate_upstream_healthy gauge\n");
-    struct ag_pool *p = &px->pool;
+    struct ag_pool *p = svc->pool;
     int ns = atomic_load(&p->n_slots);
     for (int i = 0; i < ns && rc == AG_OK; i++) {
         struct ag_replica *r = &p->slots[i];
@@ -152,7 +152,7 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
             ks.ready ? 1 : 0);
     struct ag_token_cache_stats ts;
     memset(&ts, 0, sizeof(ts));
-    ag_token_cache_stats(px->tc, &ts);
+    ag_token_cache_stats(svc->tc, &ts);
     if (rc == AG_OK)
         rc = ag_buf_printf(b,
                            "# HELP airgate_token_cache_hits_total Bearer tokens found verified "
@@ -169,9 +169,9 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
                            "# TYPE airgate_open_connections gauge\n"
                            "airgate_open_connections %d\n",
                            (unsigned long long)ts.hits, (unsigned long long)ts.misses,
-                           ag_proxy_inflight(px), ag_front_connections(px->front));
+                           svc->inflight(svc->owner), svc->connections(svc->owner));
     struct ag_state_stats ss;
-    ag_state_stats(px->state, &ss);
+    ag_state_stats(svc->state, &ss);
     if (rc == AG_OK)
         rc = ag_buf_printf(
             b,
@@ -195,7 +195,7 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
     return rc;
 }
 
-void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+void ag_endpoints_handle(const struct ag_services *svc, struct ag_runtime *rt, struct ag_arena *a,
                          const struct ag_http_request *req, enum ag_route route,
                          struct ag_http_response *resp)
 {
@@ -211,8 +211,8 @@ void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_a
         return;
     case AG_ROUTE_READYZ: {
         bool keys = ag_runtime_keys_ready(rt);
-        int healthy = ag_pool_healthy_count(&px->pool);
-        bool draining = atomic_load(&px->draining);
+        int healthy = ag_pool_healthy_count(svc->pool);
+        bool draining = atomic_load(svc->draining);
         bool ok = keys && healthy > 0 && !draining;
         char *body = ag_arena_printf(
             a, "{\"ready\":%s,\"keys_loaded\":%s,\"healthy_upstreams\":%d,\"draining\":%s}\n",
@@ -223,7 +223,7 @@ void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_a
     case AG_ROUTE_METRICS: {
         struct ag_buf b;
         ag_buf_init(&b, 4u << 20);
-        if (ag_endpoints_metrics(px, rt, &b) == AG_OK)
+        if (ag_endpoints_metrics(svc, rt, &b) == AG_OK)
             ag_http_response_set(a, resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
                                  b.len);
         else

@@ -17,8 +17,8 @@
 #include "proxy/decide/gate.h"
 #include "proxy/event/offload.h"
 #include "proxy/manage/endpoints.h"
-#include "proxy/proxy.h"
 #include "proxy/runtime.h"
+#include "proxy/services.h"
 #include "proxy/stream/conn.h"
 #include "proxy/stream/request.h"
 #include "proxy/stream/shard.h"
@@ -38,7 +38,7 @@ struct ag_req *ag_req_get(struct ag_shard *l)
         memset(r, 0, sizeof(*r));
         r->arena = a;
         r->sh = l;
-        r->px = l->px;
+        r->svc = l->svc;
         return r;
     }
     r = calloc(1, sizeof(*r));
@@ -46,7 +46,7 @@ struct ag_req *ag_req_get(struct ag_shard *l)
         abort();
     r->arena = ag_arena_new(8192);
     r->sh = l;
-    r->px = l->px;
+    r->svc = l->svc;
     return r;
 }
 
@@ -183,7 +183,7 @@ void ag_req_decide_shutdown(struct ag_req *r)
 
 void ag_req_decide(struct ag_req *r, bool may_block)
 {
-    struct ag_proxy *px = r->px;
+    const struct ag_services *svc = r->svc;
     const struct ag_http_request *req = &r->req;
     r->verdict = AG_V_NONE;
     if (r->rt->login) {
@@ -234,7 +234,7 @@ void ag_req_decide(struct ag_req *r, bool may_block)
         g.id = lr.id;
         g.why = lr.why;
     } else {
-        ag_gate_check(r->rt, px->tc, r->arena, req, may_block, &g);
+        ag_gate_check(r->rt, svc->tc, r->arena, req, may_block, &g);
         if (g.again) {
             r->verdict = AG_V_AGAIN;
             return;
@@ -359,7 +359,7 @@ static void ag_req_offload(struct ag_req *r)
     r->task.run = ag_req_task_run;
     r->task.done = ag_req_task_done;
     r->task.loop = &r->sh->loop;
-    ag_offload_submit(r->px->offload, &r->task);
+    ag_offload_submit(r->svc->offload, &r->task);
 }
 
 void ag_req_resume(struct ag_req *r)
@@ -389,7 +389,7 @@ void ag_req_body_collected(struct ag_req *r)
     r->cbody[r->cbody_len] = '\0';
     r->req.body = r->cbody;
     r->req.body_len = r->cbody_len;
-    if (r->px->offload) {
+    if (r->svc->offload) {
         ag_req_offload(r);
         return;
     }
@@ -399,7 +399,7 @@ void ag_req_body_collected(struct ag_req *r)
 
 void ag_req_begin(struct ag_req *r)
 {
-    struct ag_proxy *px = r->px;
+    const struct ag_services *svc = r->svc;
     ag_req_id(r);
     if (!ag_req_fill(r))
         return;
@@ -408,7 +408,7 @@ void ag_req_begin(struct ag_req *r)
     if (own != AG_ROUTE_PROXY) {
         r->route = own;
         struct ag_http_response resp = {0};
-        ag_endpoints_handle(px, r->rt, r->arena, req, own, &resp);
+        ag_endpoints_handle(svc, r->rt, r->arena, req, own, &resp);
         ag_req_respond(r, &resp);
         return;
     }
@@ -426,7 +426,7 @@ void ag_req_begin(struct ag_req *r)
         r->cbody_len = 0;
         return;
     }
-    if (px->offload && ag_req_needs_worker(r)) {
+    if (svc->offload && ag_req_needs_worker(r)) {
         ag_req_offload(r);
         return;
     }
@@ -434,7 +434,7 @@ void ag_req_begin(struct ag_req *r)
         ag_req_conclude(r);
         return;
     }
-    ag_req_decide(r, !px->offload);
+    ag_req_decide(r, !svc->offload);
     if (r->verdict == AG_V_AGAIN) {
         ag_req_offload(r);
         return;

@@ -22,9 +22,9 @@
 struct ag_arena;
 struct ag_cconn;
 struct ag_identity;
-struct ag_proxy;
 struct ag_replica;
 struct ag_runtime;
+struct ag_services;
 struct ag_shard;
 struct ag_uconn;
 
@@ -40,9 +40,9 @@ enum ag_verdict { AG_V_NONE = 0, AG_V_RESPOND, AG_V_FORWARD, AG_V_AGAIN };
 struct ag_req {
     struct ag_arena *arena;
     struct ag_shard *sh;
-    struct ag_task task; /* a decision on a worker (offload.h) */
-    struct ag_proxy *px;
-    struct ag_cconn *c; /* never touched by a worker */
+    struct ag_task task;           /* a decision on a worker (offload.h) */
+    const struct ag_services *svc; /* what the proxy lends (services.h) */
+    struct ag_cconn *c;            /* never touched by a worker */
     struct ag_uconn *u;
     struct ag_runtime *rt; /* one reference for the request */
     unsigned rt_gen; /* the runtime generation (the proxy's runtime generation) it was taken at */
