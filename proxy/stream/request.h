@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "core/http_msg.h"
 #include "core/log.h"
+#include "proxy/decide/authpath.h"
 #include "proxy/event/loop.h"
 #include "proxy/http/h1.h"
 #include "proxy/manage/metrics.h"
@@ -49,6 +50,7 @@ struct ag_req {
     struct ag_h1_parser in; /* request body */
     struct ag_h1_head head;
     struct ag_http_request req;
+    struct ag_authpath_in ap;      /* the facts the auth precedence is decided on (authpath.h) */
     struct ag_http_response extra; /* headers for the forwarded answer (session Set-Cookie) */
     enum ag_route route;
     uint8_t phase;
@@ -134,7 +136,8 @@ const char *ag_req_join(struct ag_arena *a, const struct ag_strlist *l);
 
 /** The header block sent to every replica (id: identity decided now; else r->vheaders). */
 void ag_req_prepare(struct ag_req *r, const struct ag_identity *id);
-/** A bearer request this loop already decided: forwards with the cached identity block. */
+/** A bearer request (ag_authpath_where said AG_AP_TRY_CACHE) this loop already decided:
+ * forwards with the cached identity block. False on a miss. */
 bool ag_req_cached_bearer(struct ag_req *r);
 
 /* request.c */
@@ -144,8 +147,6 @@ struct ag_req *ag_req_get(struct ag_shard *sh);
 void ag_req_free(struct ag_shard *sh, struct ag_req *r);
 /** Frees the pooled request records of sh (the loop is stopping). */
 void ag_req_pool_free(struct ag_shard *sh);
-/** Authorization headers in req. */
-int ag_req_authz_count(const struct ag_http_request *req);
 /** The error answer, built without sending it (workers use it too). */
 void ag_req_error_resp(struct ag_req *r, int status, const char *code, const char *text,
                        struct ag_http_response *out);
