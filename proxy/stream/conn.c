@@ -31,7 +31,7 @@
 ssize_t ag_cconn_io_read(struct ag_cconn *c, void *b, size_t n)
 {
     ssize_t k = ag_io_read(c->fd, c->tls, &c->tls_want, b, n);
-    if (k == -1 && c->tls)
+    if (k == -AG_EIO && c->tls)
         ag_log(AG_LOG_DEBUG, NULL, "TLS from a client: %s", ag_tls_error(c->tls));
     return k;
 }
@@ -181,7 +181,7 @@ bool ag_cconn_flush(struct ag_cconn *c)
     struct ag_outq *q = &r->oq;
     while (q->total > 0) {
         ssize_t k = ag_cconn_io_writev(c, q->v + q->i, q->n - q->i);
-        if (k == AG_IO_AGAIN)
+        if (k == -AG_EAGAIN)
             break;
         if (k <= 0) {
             ag_cconn_close(c, "write failed");

@@ -271,7 +271,7 @@ static bool ag_uconn_flush(struct ag_uconn *u)
     struct ag_outq *q = &r->uq;
     while (q->total > 0) {
         ssize_t k = ag_uconn_io_writev(u, q->v + q->i, q->n - q->i);
-        if (k == AG_IO_AGAIN)
+        if (k == -AG_EAGAIN)
             break;
         if (k <= 0) {
             int e = errno;
