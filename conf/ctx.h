@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "conf/config.h"
+#include "conf/types.h"
 #include "core/err.h"
 
 #define AG_CONF_MAX_FILE_BYTES (1024L * 1024L) /* the config file */

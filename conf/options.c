@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conf/config.h"
+#include "conf/types.h"
 
 #define FLD(f) offsetof(struct ag_config, f), 0, sizeof(((struct ag_config *)0)->f)
 #define FLD2(n, p) offsetof(struct ag_config, n), offsetof(struct ag_config, p), 0

@@ -36,6 +36,21 @@ int ag_proxy_inflight(struct ag_proxy *px)
     return ag_front_inflight(px->front);
 }
 
+static struct ag_runtime *ag_proxy_svc_runtime(void *owner)
+{
+    return ag_proxy_runtime(owner);
+}
+
+static int ag_proxy_svc_inflight(void *owner)
+{
+    return ag_proxy_inflight(owner);
+}
+
+static int ag_proxy_svc_connections(void *owner)
+{
+    return ag_front_connections(((struct ag_proxy *)owner)->front);
+}
+
 static void ag_proxy_sync_pool(struct ag_proxy *px, const struct ag_config *cfg)
 {
     atomic_store(&px->pool.balance, (int)cfg->upstreams.balance);
@@ -119,13 +134,25 @@ enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct a
     if (px->rt->login)
         ag_login_set_state(px->rt->login, px->state);
     ag_proxy_sync_pool(px, cfg);
-    rc = ag_health_start(px, &px->health, err);
-    if (rc != AG_OK)
-        goto fail;
     rc = ag_offload_start(4, &px->offload, err);
     if (rc != AG_OK)
         goto fail;
-    rc = ag_front_start(px, cfg, &px->front, err);
+    px->svc = (struct ag_services){
+        .pool = &px->pool,
+        .tc = px->tc,
+        .offload = px->offload,
+        .state = px->state,
+        .draining = &px->draining,
+        .rt_gen = &px->rt_gen,
+        .runtime = ag_proxy_svc_runtime,
+        .inflight = ag_proxy_svc_inflight,
+        .connections = ag_proxy_svc_connections,
+        .owner = px,
+    };
+    rc = ag_health_start(&px->svc, &px->health, err);
+    if (rc != AG_OK)
+        goto fail;
+    rc = ag_front_start(&px->svc, cfg, &px->front, err);
     if (rc != AG_OK)
         goto fail;
     px->bound_port = px->front->port;
@@ -133,7 +160,7 @@ enum ag_rc ag_proxy_start(struct ag_config *cfg, struct ag_proxy **out, struct a
         .host = cfg->management.listen_host,
         .port = cfg->management.listen_port,
         .handler = ag_endpoints_manage_serve,
-        .ctx = px,
+        .ctx = &px->svc,
     };
     rc = ag_mgmt_http_start(&mo, &px->mgmt, err);
     if (rc != AG_OK)

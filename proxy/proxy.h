@@ -11,6 +11,7 @@
 
 #include "conf/config.h"
 #include "core/err.h"
+#include "proxy/services.h"
 #include "proxy/upstream/pool.h"
 
 struct ag_runtime;
@@ -34,6 +35,7 @@ struct ag_proxy {
     struct ag_state *state;     /* shared state; process lifetime (kept across reloads) */
     struct ag_mgmt_http *mgmt;  /* management listener (management.listen); fixed at start */
     atomic_bool draining;
+    struct ag_services svc; /* what stream/, manage/ and upstream/ borrow (services.h) */
     uint16_t bound_port;
     uint16_t mgmt_port; /* bound port of the management listener */
 };

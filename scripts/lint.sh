@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks on the C sources: banned functions, clang-format, cppcheck, clang-tidy (check set in .clang-tidy).
+# Static checks on the C sources: banned functions, clang-format, include cycles, cppcheck,
+# clang-tidy (check set in .clang-tidy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,14 @@ for f in "${formatted[@]}"; do
 done
 if [ ${#unformatted[@]} -gt 0 ]; then
   printf 'lint: not formatted with .clang-format (run clang-format -i on them): %s\n' "${unformatted[*]}" >&2
+  exit 1
+fi
+
+# Include cycles: counting a .c and its .h as one module, no folder may have a cycle of more
+# than 3 modules (scripts/include-cycles.py prints the largest per folder).
+if ! cycles=$(python3 scripts/include-cycles.py --max 3 2>&1); then
+  echo "$cycles" >&2
+  echo "lint: an include cycle of more than 3 modules (see above)" >&2
   exit 1
 fi
 

@@ -2,7 +2,6 @@
 #include "proxy/decide/gate.h"
 
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "auth/jose/keycache.h"
@@ -11,34 +10,17 @@
 #include "core/buf.h"
 #include "proxy/runtime.h"
 
-bool ag_gate_bearer_token(const struct ag_http_request *req, const char **tok, size_t *len)
-{
-    const char *authz = ag_http_header_get(req, "Authorization");
-    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0)
-        return false;
-    const char *t = authz + 7;
-    while (*t == ' ')
-        t++;
-    size_t n = strlen(t);
-    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-        n--;
-    *tok = t;
-    *len = n;
-    return true;
-}
-
 void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_arena *a,
-                   const struct ag_http_request *req, bool may_block, struct ag_gate_result *out)
+                   const struct ag_authz *z, bool may_block, struct ag_gate_result *out)
 {
     memset(out, 0, sizeof(*out));
-    const char *tok = NULL;
-    size_t len = 0;
-    if (!ag_gate_bearer_token(req, &tok, &len)) {
+    if (!z->bearer) {
         out->decision = AG_DECISION_NO_CREDENTIALS;
-        out->why = ag_http_header_get(req, "Authorization") ? "Authorization is not a Bearer token"
-                                                            : "no credentials";
+        out->why = z->n > 0 ? "Authorization is not a Bearer token" : "no credentials";
         return;
     }
+    const char *tok = z->tok;
+    size_t len = z->len;
     if (len == 0) {
         out->decision = AG_DECISION_NO_CREDENTIALS;
         out->why = "empty Bearer token";

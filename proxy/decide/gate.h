@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/http_msg.h"
+#include "proxy/decide/authpath.h"
 #include "proxy/manage/metrics.h"
 #include "rolemap/rolemap.h"
 
@@ -23,15 +24,12 @@ struct ag_gate_result {
     int64_t exp;            /* the bearer token's exp (0: none), for caches */
 };
 
-/** The token of the (first) `Authorization: Bearer` header, blanks trimmed (*len may be 0);
- * false when there is none. */
-bool ag_gate_bearer_token(const struct ag_http_request *req, const char **tok, size_t *len);
-
-/** Decides for req. Never fails: every problem is a decision with a reason. With may_block
- * false, a decision that needs the network (an unknown kid to re-fetch) is not made: out->again
- * is set instead, for the caller to decide again where blocking is allowed. */
+/** Decides for req, whose Authorization headers z describes (ag_authpath_authz). Never fails:
+ * every problem is a decision with a reason. With may_block false, a decision that needs the
+ * network (an unknown kid to re-fetch) is not made: out->again is set instead, for the caller to
+ * decide again where blocking is allowed. */
 void ag_gate_check(struct ag_runtime *rt, struct ag_token_cache *tc, struct ag_arena *a,
-                   const struct ag_http_request *req, bool may_block, struct ag_gate_result *out);
+                   const struct ag_authz *z, bool may_block, struct ag_gate_result *out);
 
 /** Fills resp with the answer for a refusal: 401 JSON + WWW-Authenticate: Bearer, 403 (HTML for
  * navigations, JSON otherwise) naming the user and the roles that would grant access, or 503

@@ -15,10 +15,9 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "proxy/manage/statusz.h"
-#include "proxy/stream/front.h"
+#include "proxy/services.h"
 #include "proxy/upstream/pool.h"
 #include "state/store.h"
-#include "proxy/proxy.h"
 #include "proxy/runtime.h"
 
 enum ag_route ag_endpoints_route(const char *path)
@@ -112,13 +111,14 @@ static enum ag_rc ag_endpoints_process_metrics(struct ag_buf *b)
         (unsigned long long)rl.rlim_cur, ag_process_start_s);
 }
 
-static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *rt, struct ag_buf *b)
+static enum ag_rc ag_endpoints_metrics(const struct ag_services *svc, struct ag_runtime *rt,
+                                       struct ag_buf *b)
 {
     enum ag_rc rc = ag_metrics_render(b);
     if (rc == AG_OK)
         rc = ag_buf_puts(b, "# HELP airgate_upstream_healthy 1 when the replica passes its "
                             "health checks.\n# TYPE airgate_upstream_healthy gauge\n");
-    struct ag_pool *p = &px->pool;
+    struct ag_pool *p = svc->pool;
     int ns = atomic_load(&p->n_slots);
     for (int i = 0; i < ns && rc == AG_OK; i++) {
         struct ag_replica *r = &p->slots[i];
@@ -155,7 +155,7 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
             ks.ready ? 1 : 0);
     struct ag_token_cache_stats ts;
     memset(&ts, 0, sizeof(ts));
-    ag_token_cache_stats(px->tc, &ts);
+    ag_token_cache_stats(svc->tc, &ts);
     if (rc == AG_OK)
         rc = ag_buf_printf(b,
                            "# HELP airgate_token_cache_hits_total Bearer tokens found verified "
@@ -172,9 +172,9 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
                            "# TYPE airgate_open_connections gauge\n"
                            "airgate_open_connections %d\n",
                            (unsigned long long)ts.hits, (unsigned long long)ts.misses,
-                           ag_proxy_inflight(px), ag_front_connections(px->front));
+                           svc->inflight(svc->owner), svc->connections(svc->owner));
     struct ag_state_stats ss;
-    ag_state_stats(px->state, &ss);
+    ag_state_stats(svc->state, &ss);
     if (rc == AG_OK)
         rc = ag_buf_printf(
             b,
@@ -200,7 +200,7 @@ static enum ag_rc ag_endpoints_metrics(struct ag_proxy *px, struct ag_runtime *r
 
 /* Prometheus text, or OpenMetrics when the scraper's Accept names it (Prometheus >= 2.5 sends
  * "application/openmetrics-text;version=1.0.0,...;q=0.5,text/plain;version=0.0.4;q=0.4"). */
-static void ag_endpoints_metrics_answer(struct ag_proxy *px, struct ag_runtime *rt,
+static void ag_endpoints_metrics_answer(const struct ag_services *svc, struct ag_runtime *rt,
                                         struct ag_arena *a, const struct ag_http_request *req,
                                         struct ag_http_response *resp)
 {
@@ -209,7 +209,7 @@ static void ag_endpoints_metrics_answer(struct ag_proxy *px, struct ag_runtime *
     struct ag_buf b, o;
     ag_buf_init(&b, 4u << 20);
     ag_buf_init(&o, 4u << 20);
-    enum ag_rc rc = ag_endpoints_metrics(px, rt, &b);
+    enum ag_rc rc = ag_endpoints_metrics(svc, rt, &b);
     if (rc == AG_OK && om)
         rc = ag_metrics_to_openmetrics(b.data, b.len, &o);
     if (rc != AG_OK)
@@ -225,23 +225,23 @@ static void ag_endpoints_metrics_answer(struct ag_proxy *px, struct ag_runtime *
     ag_buf_release(&o, 0);
 }
 
-static void ag_endpoints_statusz(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
-                                 struct ag_http_response *resp)
+static void ag_endpoints_statusz(const struct ag_services *svc, struct ag_runtime *rt,
+                                 struct ag_arena *a, struct ag_http_response *resp)
 {
     pthread_once(&ag_process_start_once, ag_process_start_init);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - ag_process_start_s;
-    char *body = ag_statusz_json(px, rt, a, (int64_t)ag_process_start_s, up > 0 ? up : 0);
+    char *body = ag_statusz_json(svc, rt, a, (int64_t)ag_process_start_s, up > 0 ? up : 0);
     if (body)
         ag_http_response_set(a, resp, 200, "application/json", body, strlen(body));
     else
         ag_http_response_set(a, resp, 500, "application/json", "{\"error\":\"internal\"}\n", 21);
 }
 
-static void ag_endpoints_answer(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
-                                const struct ag_http_request *req, enum ag_route route,
-                                struct ag_http_response *resp)
+static void ag_endpoints_answer(const struct ag_services *svc, struct ag_runtime *rt,
+                                struct ag_arena *a, const struct ag_http_request *req,
+                                enum ag_route route, struct ag_http_response *resp)
 {
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         static const char body[] = "{\"error\":\"method_not_allowed\"}\n";
@@ -255,8 +255,8 @@ static void ag_endpoints_answer(struct ag_proxy *px, struct ag_runtime *rt, stru
         return;
     case AG_ROUTE_READYZ: {
         bool keys = ag_runtime_keys_ready(rt);
-        int healthy = ag_pool_healthy_count(&px->pool);
-        bool draining = atomic_load(&px->draining);
+        int healthy = ag_pool_healthy_count(svc->pool);
+        bool draining = atomic_load(svc->draining);
         bool ok = keys && healthy > 0 && !draining;
         char *body = ag_arena_printf(
             a, "{\"ready\":%s,\"keys_loaded\":%s,\"healthy_upstreams\":%d,\"draining\":%s}\n",
@@ -265,10 +265,10 @@ static void ag_endpoints_answer(struct ag_proxy *px, struct ag_runtime *rt, stru
         return;
     }
     case AG_ROUTE_METRICS:
-        ag_endpoints_metrics_answer(px, rt, a, req, resp);
+        ag_endpoints_metrics_answer(svc, rt, a, req, resp);
         return;
     case AG_ROUTE_STATUSZ:
-        ag_endpoints_statusz(px, rt, a, resp);
+        ag_endpoints_statusz(svc, rt, a, resp);
         return;
     case AG_ROUTE_JWKS: {
         const char *jwks = rt->jwks;
@@ -287,7 +287,7 @@ static void ag_endpoints_answer(struct ag_proxy *px, struct ag_runtime *rt, stru
     }
 }
 
-void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+void ag_endpoints_handle(const struct ag_services *svc, struct ag_runtime *rt, struct ag_arena *a,
                          const struct ag_http_request *req, enum ag_route route,
                          struct ag_http_response *resp)
 {
@@ -296,18 +296,18 @@ void ag_endpoints_handle(struct ag_proxy *px, struct ag_runtime *rt, struct ag_a
         ag_http_response_set(a, resp, 404, "application/json", "{\"error\":\"not_found\"}\n", 22);
         return;
     }
-    ag_endpoints_answer(px, rt, a, req, route, resp);
+    ag_endpoints_answer(svc, rt, a, req, route, resp);
 }
 
 void ag_endpoints_manage_serve(void *ctx, struct ag_arena *a, const struct ag_http_request *req,
                                struct ag_http_response *resp)
 {
-    struct ag_proxy *px = ctx;
+    const struct ag_services *svc = ctx;
     enum ag_route route = ag_endpoints_route(req->path);
     if (route == AG_ROUTE_JWKS)
         route = AG_ROUTE_PROXY; /* the public listener's; 404 here */
-    struct ag_runtime *rt = ag_proxy_runtime(px);
-    ag_endpoints_answer(px, rt, a, req, route, resp);
+    struct ag_runtime *rt = svc->runtime(svc->owner);
+    ag_endpoints_answer(svc, rt, a, req, route, resp);
     ag_runtime_unref(rt);
     if (route != AG_ROUTE_PROXY) /* unknown paths here are not the data path's "proxy" route */
         ag_metrics_request(route, resp->status);

@@ -11,7 +11,8 @@
 #include "auth/jose/jwks.h"
 #include "auth/jose/keycache.h"
 #include "core/json.h"
-#include "proxy/proxy.h"
+#include "proxy/services.h"
+#include "proxy/upstream/pool.h"
 #include "proxy/runtime.h"
 #include "state/store.h"
 
@@ -90,10 +91,10 @@ static ag_json *ag_statusz_own_keys(const struct ag_runtime *rt)
                         "/.well-known/airgate/jwks.json", "kids", kids);
 }
 
-static ag_json *ag_statusz_upstreams(struct ag_proxy *px)
+static ag_json *ag_statusz_upstreams(const struct ag_services *svc)
 {
     ag_json *arr = ag_json_new_array();
-    struct ag_pool *p = &px->pool;
+    struct ag_pool *p = svc->pool;
     int ns = atomic_load(&p->n_slots);
     for (int i = 0; i < ns; i++) {
         struct ag_replica *r = &p->slots[i];
@@ -108,11 +109,11 @@ static ag_json *ag_statusz_upstreams(struct ag_proxy *px)
     return arr;
 }
 
-static ag_json *ag_statusz_state(struct ag_proxy *px, const struct ag_config *cfg)
+static ag_json *ag_statusz_state(const struct ag_services *svc, const struct ag_config *cfg)
 {
     struct ag_state_stats ss;
     memset(&ss, 0, sizeof(ss));
-    ag_state_stats(px->state, &ss);
+    ag_state_stats(svc->state, &ss);
     /* the URL names host, port and database only (a password is refused in it by check-config) */
     return ag_json_pack("{s:b, s:s?, s:b, s:I, s:I, s:I, s:I}", "shared", ss.shared, "redis_url",
                         cfg->state.redis_url, "up", ss.shared ? ss.up : 1, "revocations",
@@ -120,15 +121,15 @@ static ag_json *ag_statusz_state(struct ag_proxy *px, const struct ag_config *cf
                         "received", (long long)ss.received, "errors", (long long)ss.errors);
 }
 
-char *ag_statusz_json(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+char *ag_statusz_json(const struct ag_services *svc, struct ag_runtime *rt, struct ag_arena *a,
                       int64_t started_unix, double uptime_s)
 {
     ag_json *doc = ag_json_pack(
         "{s:s, s:o, s:f, s:o, s:b, s:[o,o], s:o, s:i, s:o}", "version", AG_VERSION, "started_at",
         ag_statusz_time(started_unix), "uptime_s", uptime_s, "config", ag_statusz_config(rt->cfg),
-        "draining", atomic_load(&px->draining) ? 1 : 0, "key_sets", ag_statusz_idp_keys(rt),
-        ag_statusz_own_keys(rt), "upstreams", ag_statusz_upstreams(px), "healthy_upstreams",
-        ag_pool_healthy_count(&px->pool), "state", ag_statusz_state(px, rt->cfg));
+        "draining", atomic_load(svc->draining) ? 1 : 0, "key_sets", ag_statusz_idp_keys(rt),
+        ag_statusz_own_keys(rt), "upstreams", ag_statusz_upstreams(svc), "healthy_upstreams",
+        ag_pool_healthy_count(svc->pool), "state", ag_statusz_state(svc, rt->cfg));
     if (!doc)
         return NULL;
     char *s = ag_json_dump(doc, AG_JSON_COMPACT);

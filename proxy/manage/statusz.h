@@ -8,12 +8,12 @@
 
 #include "core/arena.h"
 
-struct ag_proxy;
+struct ag_services;
 struct ag_runtime;
 
 /** The status document (NUL-terminated, in a), or NULL when it cannot be built. started_unix is
  * the wall-clock start of the process; uptime_s its monotonic age. */
-char *ag_statusz_json(struct ag_proxy *px, struct ag_runtime *rt, struct ag_arena *a,
+char *ag_statusz_json(const struct ag_services *svc, struct ag_runtime *rt, struct ag_arena *a,
                       int64_t started_unix, double uptime_s);
 
 #endif

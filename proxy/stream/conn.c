@@ -17,10 +17,9 @@
 #include "core/http_msg.h"
 #include "core/log.h"
 #include "proxy/decide/cidr.h"
-#include "proxy/proxy.h"
 #include "proxy/runtime.h"
+#include "proxy/services.h"
 #include "proxy/stream/conn.h"
-#include "proxy/stream/front.h"
 #include "proxy/stream/request.h"
 #include "proxy/stream/shard.h"
 #include "proxy/stream/tls.h"
@@ -33,7 +32,7 @@
 ssize_t ag_cconn_io_read(struct ag_cconn *c, void *b, size_t n)
 {
     ssize_t k = ag_io_read(c->fd, c->tls, &c->tls_want, b, n);
-    if (k == -1 && c->tls)
+    if (k == -AG_EIO && c->tls)
         ag_log(AG_LOG_DEBUG, NULL, "TLS from a client: %s", ag_tls_error(c->tls));
     return k;
 }
@@ -134,7 +133,7 @@ void ag_cconn_close(struct ag_cconn *c, const char *why)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     ag_loop_retire(&l->loop, &c->ev);
-    atomic_fetch_sub(&l->front->n_conns, 1);
+    atomic_fetch_sub(&l->common->n_conns, 1);
 }
 
 void ag_cconn_kick(struct ag_cconn *c)
@@ -149,7 +148,7 @@ void ag_cconn_request_done(struct ag_cconn *c, bool ok)
     struct ag_req *r = c->req;
     if (!r)
         return;
-    bool keep = r->keep_alive && r->body_done && !atomic_load(&c->sh->px->draining);
+    bool keep = r->keep_alive && r->body_done && !atomic_load(c->sh->svc->draining);
     bool unread_body = !r->body_done;
     ag_cconn_req_end(c, ok);
     c->since_ms = c->sh->loop.now_ms;
@@ -190,7 +189,7 @@ bool ag_cconn_flush(struct ag_cconn *c)
     struct ag_outq *q = &r->oq;
     while (q->total > 0) {
         ssize_t k = ag_cconn_io_writev(c, q->v + q->i, q->n - q->i);
-        if (k == AG_IO_AGAIN)
+        if (k == -AG_EAGAIN)
             break;
         if (k <= 0) {
             ag_cconn_close(c, "write failed");
@@ -348,7 +347,7 @@ static void ag_cconn_accepted(struct ag_shard *l, int fd, const struct sockaddr 
     if (len <= sizeof(c->peer))
         memcpy(&c->peer, sa, len);
     ag_cidr_addr_text(&c->peer.sa, c->peer_ip, sizeof(c->peer_ip));
-    struct ag_tls_ctx *ctx = ag_front_tls(l->front);
+    struct ag_tls_ctx *ctx = ag_shard_tls(l);
     if (ctx) {
         c->tls = ag_tls_accept(ctx, fd);
         ag_tls_ctx_unref(ctx);
@@ -363,7 +362,7 @@ static void ag_cconn_accepted(struct ag_shard *l, int fd, const struct sockaddr 
         l->conns->prev = c;
     l->conns = c;
     ag_loop_timer_add(&l->loop, &c->ev);
-    atomic_fetch_add(&l->front->n_conns, 1);
+    atomic_fetch_add(&l->common->n_conns, 1);
     /* the request often arrives with the connection: try it before asking epoll */
     ag_cconn_event(c, EPOLLIN);
 }
@@ -390,7 +389,7 @@ static void ag_cconn_sweep(struct ag_cconn *c, uint64_t now)
         }
         break;
     case AG_C_IDLE:
-        if (age > idle_ms || atomic_load(&c->sh->px->draining))
+        if (age > idle_ms || atomic_load(c->sh->svc->draining))
             ag_cconn_close(c, "idle");
         break;
     case AG_C_LINGER:
@@ -432,7 +431,6 @@ void ag_cconn_listen_ready(struct ag_ev *ev, uint32_t events)
 {
     (void)events;
     struct ag_shard *l = (struct ag_shard *)((char *)ev - offsetof(struct ag_shard, listen_ev));
-    struct ag_front *f = l->front;
     for (int i = 0; i < 64; i++) {
         int lfd = atomic_load(&l->listen_fd);
         if (lfd < 0)
@@ -446,7 +444,7 @@ void ag_cconn_listen_ready(struct ag_ev *ev, uint32_t events)
             return;
         }
         long max = ag_shard_runtime(l)->cfg->server.max_connections;
-        if (max > 0 && atomic_load(&f->n_conns) >= max) {
+        if (max > 0 && atomic_load(&l->common->n_conns) >= max) {
             ag_log(AG_LOG_WARN, NULL, "refusing a connection: server.max_connections (%ld) reached",
                    max);
             close(fd);

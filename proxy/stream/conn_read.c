@@ -124,7 +124,7 @@ void ag_cconn_read_body(struct ag_cconn *c)
     if (c->len == c->cap)
         return; /* only while paused, which does not read */
     ssize_t k = ag_cconn_io_read(c, c->buf + c->len, c->cap - c->len);
-    if (k == AG_IO_AGAIN)
+    if (k == -AG_EAGAIN)
         return;
     if (k <= 0) {
         ag_cconn_close(c, k == 0 ? "client closed during the request body" : "read failed");
@@ -267,7 +267,7 @@ void ag_cconn_read_head(struct ag_cconn *c)
             return;
         }
         ssize_t k = ag_cconn_io_read(c, c->buf + c->len, c->cap - c->len);
-        if (k == AG_IO_AGAIN) {
+        if (k == -AG_EAGAIN) {
             if (c->len == 0)
                 ag_cconn_buf_release(c);
             return;

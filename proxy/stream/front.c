@@ -15,9 +15,14 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proxy/decide/authcache.h"
 #include "proxy/event/loop.h"
+#include "proxy/runtime.h"
+#include "proxy/stream/conn.h"
+#include "proxy/stream/request.h"
 #include "proxy/stream/shard.h"
 #include "proxy/stream/tls.h"
+#include "proxy/stream/upconn.h"
 
 uint64_t ag_front_now_ms(void)
 {
@@ -182,14 +187,29 @@ static long ag_front_cpus(void)
     return sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, struct ag_front **out,
-                          struct ag_err *err)
+/* A loop stops: every connection closes, the pools and caches go. */
+static void ag_front_shard_stop(struct ag_loop *loop)
+{
+    struct ag_shard *l = (struct ag_shard *)(void *)loop;
+    ag_cconn_close_all(l);
+    ag_uconn_close_all(l);
+    ag_req_pool_free(l);
+    ag_runtime_unref(l->rt);
+    l->rt = NULL;
+    if (l->authcache) {
+        ag_authcache_clear(l->authcache);
+        free(l->authcache);
+        l->authcache = NULL;
+    }
+}
+
+enum ag_rc ag_front_start(const struct ag_services *svc, const struct ag_config *cfg,
+                          struct ag_front **out, struct ag_err *err)
 {
     struct ag_front *f = calloc(1, sizeof(*f));
     if (!f)
         abort();
-    f->px = px;
-    pthread_mutex_init(&f->tls_lock, NULL);
+    pthread_mutex_init(&f->common.tls_lock, NULL);
     long n = cfg->server.threads > 0 ? cfg->server.threads : ag_front_cpus();
     f->n_loops = n < 1 ? 1 : (int)n;
     f->shards = calloc((size_t)f->n_loops, sizeof(*f->shards));
@@ -202,7 +222,7 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
     int *fds = calloc((size_t)f->n_loops, sizeof(int));
     if (!fds)
         abort();
-    enum ag_rc rc = ag_front_contexts(cfg, &f->tls, &f->up_tls, err);
+    enum ag_rc rc = ag_front_contexts(cfg, &f->common.tls, &f->common.up_tls, err);
     if (rc == AG_OK)
         rc = ag_front_listen(cfg, f->n_loops, fds, &f->port, err);
     if (rc != AG_OK) {
@@ -210,7 +230,10 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
         goto fail;
     }
     for (int i = 0; i < f->n_loops; i++) {
-        if (ag_shard_init(&f->shards[i], f, px, i) != 0) {
+        struct ag_shard *sh = &f->shards[i];
+        sh->listen_ev.handler = ag_cconn_listen_ready;
+        sh->loop.on_stop = ag_front_shard_stop;
+        if (ag_shard_init(sh, &f->common, svc, i) != 0) {
             rc = ag_err_set(err, AG_EIO, "cannot set up an event loop: %s", strerror(errno));
             for (int k = 0; k < f->n_loops; k++)
                 close(fds[k]);
@@ -231,22 +254,6 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
 fail:
     ag_front_free(f);
     return rc;
-}
-
-struct ag_tls_ctx *ag_front_tls(struct ag_front *f)
-{
-    pthread_mutex_lock(&f->tls_lock);
-    struct ag_tls_ctx *c = f->tls ? ag_tls_ctx_ref(f->tls) : NULL;
-    pthread_mutex_unlock(&f->tls_lock);
-    return c;
-}
-
-struct ag_tls_ctx *ag_front_up_tls(struct ag_front *f)
-{
-    pthread_mutex_lock(&f->tls_lock);
-    struct ag_tls_ctx *c = f->up_tls ? ag_tls_ctx_ref(f->up_tls) : NULL;
-    pthread_mutex_unlock(&f->tls_lock);
-    return c;
 }
 
 static bool ag_same(const char *a, const char *b)
@@ -284,11 +291,11 @@ enum ag_rc ag_front_reconfigure(struct ag_front *f, const struct ag_config *old,
     }
     if (old->server.threads != cfg->server.threads)
         ag_log(AG_LOG_WARN, NULL, "server.threads changes apply at the next start");
-    pthread_mutex_lock(&f->tls_lock);
-    struct ag_tls_ctx *o1 = f->tls, *o2 = f->up_tls;
-    f->tls = tls;
-    f->up_tls = up_tls;
-    pthread_mutex_unlock(&f->tls_lock);
+    pthread_mutex_lock(&f->common.tls_lock);
+    struct ag_tls_ctx *o1 = f->common.tls, *o2 = f->common.up_tls;
+    f->common.tls = tls;
+    f->common.up_tls = up_tls;
+    pthread_mutex_unlock(&f->common.tls_lock);
     ag_tls_ctx_unref(o1); /* connections made with them keep their own references */
     ag_tls_ctx_unref(o2);
     return AG_OK;
@@ -310,7 +317,7 @@ int ag_front_inflight(struct ag_front *f)
 
 int ag_front_connections(struct ag_front *f)
 {
-    return f ? atomic_load(&f->n_conns) : 0;
+    return f ? atomic_load(&f->common.n_conns) : 0;
 }
 
 void ag_front_free(struct ag_front *f)
@@ -324,8 +331,8 @@ void ag_front_free(struct ag_front *f)
     for (int i = 0; f->shards && i < f->n_loops; i++)
         ag_loop_destroy(&f->shards[i].loop);
     free(f->shards);
-    ag_tls_ctx_unref(f->tls);
-    ag_tls_ctx_unref(f->up_tls);
-    pthread_mutex_destroy(&f->tls_lock);
+    ag_tls_ctx_unref(f->common.tls);
+    ag_tls_ctx_unref(f->common.up_tls);
+    pthread_mutex_destroy(&f->common.tls_lock);
     free(f);
 }

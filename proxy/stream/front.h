@@ -11,26 +11,21 @@
 #include "conf/config.h"
 #include "core/err.h"
 
-struct ag_proxy;
-struct ag_shard;
-struct ag_tls_ctx;
-struct ag_ev;
+#include "proxy/stream/shard.h"
+
+struct ag_services;
 
 struct ag_front {
-    struct ag_proxy *px;
-    pthread_mutex_t tls_lock;  /* guards the two contexts (swapped by reloads) */
-    struct ag_tls_ctx *tls;    /* NULL: plain HTTP */
-    struct ag_tls_ctx *up_tls; /* for https:// upstreams */
-    struct ag_shard *shards;   /* one per event loop (shard.h) */
+    struct ag_shard_common common; /* the TLS contexts (swapped by reloads), connection count */
+    struct ag_shard *shards;       /* one per event loop (shard.h) */
     int n_loops;
-    atomic_int n_conns;
     uint16_t port;
 };
 
 /** Binds cfg->listen (IPv4 or IPv6), loads TLS files, starts cfg->server.threads loops (0: one
  * per core). AG_ECONF for unreadable TLS files, AG_EIO when the address cannot be bound. */
-enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, struct ag_front **out,
-                          struct ag_err *err) AG_WUR;
+enum ag_rc ag_front_start(const struct ag_services *svc, const struct ag_config *cfg,
+                          struct ag_front **out, struct ag_err *err) AG_WUR;
 
 /** Applies what a reload may change at the front: a new listen address (bound before the old
  * one is closed), re-read TLS certificate and key, the upstream CA bundle. Limits and timeouts
@@ -50,12 +45,6 @@ int ag_front_connections(struct ag_front *f);
 
 /** Stops the loops (closing every connection) and frees f. NULL is a no-op. */
 void ag_front_free(struct ag_front *f);
-
-/** The TLS context for a new client connection, with a reference (NULL: plain). */
-struct ag_tls_ctx *ag_front_tls(struct ag_front *f);
-
-/** The client context for https:// upstreams, with a reference (NULL: could not be built). */
-struct ag_tls_ctx *ag_front_up_tls(struct ag_front *f);
 
 /** Monotonic milliseconds. */
 uint64_t ag_front_now_ms(void);

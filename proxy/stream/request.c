@@ -13,12 +13,13 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "proxy/decide/authpath.h"
 #include "proxy/decide/cidr.h"
 #include "proxy/decide/gate.h"
 #include "proxy/event/offload.h"
 #include "proxy/manage/endpoints.h"
-#include "proxy/proxy.h"
 #include "proxy/runtime.h"
+#include "proxy/services.h"
 #include "proxy/stream/conn.h"
 #include "proxy/stream/request.h"
 #include "proxy/stream/shard.h"
@@ -38,7 +39,7 @@ struct ag_req *ag_req_get(struct ag_shard *l)
         memset(r, 0, sizeof(*r));
         r->arena = a;
         r->sh = l;
-        r->px = l->px;
+        r->svc = l->svc;
         return r;
     }
     r = calloc(1, sizeof(*r));
@@ -46,7 +47,7 @@ struct ag_req *ag_req_get(struct ag_shard *l)
         abort();
     r->arena = ag_arena_new(8192);
     r->sh = l;
-    r->px = l->px;
+    r->svc = l->svc;
     return r;
 }
 
@@ -153,12 +154,42 @@ static bool ag_req_fill(struct ag_req *r)
     return true;
 }
 
-int ag_req_authz_count(const struct ag_http_request *req)
+/* A Cookie header of req carries airgate's session cookie (name=, or a chunk name_N=). */
+static bool ag_req_session_cookie(const struct ag_req *r)
 {
-    int n = 0;
-    for (size_t i = 0; i < req->n_headers; i++)
-        n += strcasecmp(req->headers[i].name, "Authorization") == 0;
-    return n;
+    const struct ag_http_request *req = &r->req;
+    const char *name =
+        r->rt->cfg->session.cookie_name ? r->rt->cfg->session.cookie_name : "_airgate";
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (strcasecmp(req->headers[i].name, "Cookie") != 0)
+            continue;
+        for (const char *c = strstr(req->headers[i].value, name); c; c = strstr(c + 1, name)) {
+            if (c[nl] == '=' || c[nl] == '_')
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The facts the auth precedence (decide/authpath.h) is decided on; login_served is set by
+ * ag_req_decide. */
+static void ag_req_facts(const struct ag_req *r, struct ag_authpath_in *in)
+{
+    const struct ag_http_request *req = &r->req;
+    const char *p = req->path;
+    long long max_body = r->rt->cfg->server.max_body_bytes;
+    memset(in, 0, sizeof(*in));
+    in->login = r->rt->login != NULL;
+    in->oauth2 = strncmp(p, "/oauth2/", 8) == 0;
+    in->logout = strcmp(p, "/logout") == 0 || strcmp(p, "/logout/") == 0;
+    in->body_too_large = max_body > 0 && r->head.content_length > max_body;
+    in->public_route = ag_routes_match(&r->rt->public_routes, req->method, p);
+    if (in->login) { /* read only with a browser login */
+        in->session_cookie = ag_req_session_cookie(r);
+        in->navigation = ag_http_is_navigation(req);
+    }
+    ag_authpath_authz(req, &in->authz);
 }
 
 /* ---- deciding: on the loop, or on a worker when it may wait on the IdP ---- */
@@ -181,37 +212,46 @@ void ag_req_decide_shutdown(struct ag_req *r)
     ag_req_verdict_error(r, 503, "shutting_down", "the proxy is shutting down");
 }
 
-void ag_req_decide(struct ag_req *r, bool may_block)
+/* The bearer decision alone may be cached until the token expires, and for at most a quarter
+ * of the assertion lifetime (the cached block holds an assertion the signer reuses for up to
+ * half of it). */
+static void ag_req_cache_until(struct ag_req *r, int64_t exp)
 {
-    struct ag_proxy *px = r->px;
+    int64_t now = (int64_t)time(NULL);
+    int64_t until =
+        now + (r->rt->signer
+                   ? (r->rt->cfg->assertion.ttl_s > 0 ? r->rt->cfg->assertion.ttl_s : 60) / 4
+                   : 60);
+    if (exp > 0 && exp < until)
+        until = exp;
+    r->cache_until = until > now ? until : 0;
+}
+
+/* Steps 1 to 5 of the precedence (decide/authpath.h); false when they answered r. */
+static bool ag_req_decide_first(struct ag_req *r)
+{
     const struct ag_http_request *req = &r->req;
-    r->verdict = AG_V_NONE;
-    if (r->rt->login) {
-        /* login endpoints (under /oauth2/, Airflow's /logout/) come before authentication */
-        struct ag_http_response resp = {0};
-        if (ag_login_handle(r->rt->login, r->arena, req, &resp)) {
-            r->route = AG_ROUTE_LOGIN;
-            ag_req_verdict_respond(r, &resp);
-            return;
-        }
-    }
-    if (strncmp(req->path, "/oauth2/", 8) == 0) {
+    struct ag_http_response resp = {0};
+    /* login endpoints (under /oauth2/, Airflow's /logout/) come before authentication */
+    r->ap.login_served = r->rt->login && ag_login_handle(r->rt->login, r->arena, req, &resp);
+    switch (ag_authpath_first(&r->ap)) {
+    case AG_AP_LOGIN:
+        r->route = AG_ROUTE_LOGIN;
+        ag_req_verdict_respond(r, &resp);
+        return false;
+    case AG_AP_NOT_FOUND:
         r->route = AG_ROUTE_LOGIN;
         ag_req_verdict_error(r, 404, "not_found", "no such airgate endpoint");
-        return;
-    }
-    if (ag_req_authz_count(req) > 1) {
+        return false;
+    case AG_AP_BAD_AUTHZ:
         ag_req_verdict_error(r, 400, "bad_request", "several Authorization headers");
-        return;
-    }
-    long long max_body = r->rt->cfg->server.max_body_bytes;
-    if (max_body > 0 && r->head.content_length > max_body) {
+        return false;
+    case AG_AP_TOO_LARGE:
         r->keep_alive = false;
         ag_req_verdict_error(r, 413, "payload_too_large",
                              "the request body is larger than this server accepts");
-        return;
-    }
-    if (ag_routes_match(&r->rt->public_routes, req->method, req->path)) {
+        return false;
+    case AG_AP_PUBLIC:
         /* forwarded without identity: ag_req_prepare strips the client's identity headers,
          * and the public verdict drops Authorization (never passed on unverified) */
         r->public_route = true;
@@ -219,22 +259,29 @@ void ag_req_decide(struct ag_req *r, bool may_block)
         r->vheaders = NULL;
         r->vheaders_len = 0;
         r->verdict = AG_V_FORWARD;
-        return;
+        return false;
+    case AG_AP_CREDENTIALS:
+    default:
+        return true;
     }
+}
+
+void ag_req_decide(struct ag_req *r, bool may_block)
+{
+    const struct ag_http_request *req = &r->req;
+    r->verdict = AG_V_NONE;
+    if (!ag_req_decide_first(r))
+        return;
     struct ag_gate_result g = {0};
     struct ag_login_result lr = {0};
     if (r->rt->login) /* the session cookie is checked before a bearer token */
         ag_login_session_check(r->rt->login, r->arena, req, &r->extra, &lr);
-    const char *authz = ag_http_header_get(req, "Authorization");
-    /* a Bearer token beside a session is passed on to the upstream: it must verify too (its
-     * identity then applies), so a replica that reads Authorization never gets a forged one */
-    bool bearer = authz && strncasecmp(authz, "Bearer ", 7) == 0;
-    if ((lr.verdict == AG_LOGIN_ALLOW && !bearer) || lr.verdict == AG_LOGIN_DENY) {
+    if (ag_authpath_session_decides(&r->ap, lr.verdict)) {
         g.decision = lr.verdict == AG_LOGIN_ALLOW ? AG_DECISION_ALLOW : AG_DECISION_DENY;
         g.id = lr.id;
         g.why = lr.why;
     } else {
-        ag_gate_check(r->rt, px->tc, r->arena, req, may_block, &g);
+        ag_gate_check(r->rt, r->svc->tc, r->arena, &r->ap.authz, may_block, &g);
         if (g.again) {
             r->verdict = AG_V_AGAIN;
             return;
@@ -246,70 +293,34 @@ void ag_req_decide(struct ag_req *r, bool may_block)
         r->lctx.user = r->user;
         r->roles = ag_req_join(r->arena, &g.id->airflow_roles);
     }
-    if (g.decision != AG_DECISION_ALLOW) {
+    if (g.decision != AG_DECISION_ALLOW)
         ag_log(AG_LOG_DEBUG, &r->lctx, "refused: %s", g.why);
-        if (lr.verdict == AG_LOGIN_DENY) { /* the session check built the 403 */
-            ag_req_verdict_respond(r, &r->extra);
-            return;
-        }
-        if (g.decision == AG_DECISION_NO_CREDENTIALS && r->rt->login) {
-            /* login redirect (navigation) or 401 JSON; keeps cookie clears in r->extra */
-            ag_login_challenge(r->rt->login, r->arena, req, &r->extra);
-            ag_req_verdict_respond(r, &r->extra);
-            return;
-        }
+    switch (ag_authpath_end(&r->ap, lr.verdict, g.decision, g.id != NULL)) {
+    case AG_AP_SESSION_REFUSAL: /* the session check built the 403 */
+        ag_req_verdict_respond(r, &r->extra);
+        return;
+    case AG_AP_CHALLENGE:
+        /* login redirect (navigation) or 401 JSON; keeps cookie clears in r->extra */
+        ag_login_challenge(r->rt->login, r->arena, req, &r->extra);
+        ag_req_verdict_respond(r, &r->extra);
+        return;
+    case AG_AP_GATE_REFUSAL: {
         struct ag_http_response resp = r->extra; /* keeps cookie clears for a bad session */
         ag_gate_refusal(r->rt, r->arena, req, &g, &resp);
         ag_req_verdict_respond(r, &resp);
         return;
     }
-    if (!g.id) { /* an allowed decision always names the identity */
+    case AG_AP_INTERNAL: /* an allowed decision always names the identity */
         ag_req_verdict_error(r, 500, "internal", "the request could not be forwarded");
         return;
+    case AG_AP_FORWARD:
+    default:
+        break;
     }
     r->vid = g.id;
     r->verdict = AG_V_FORWARD;
-    if (lr.verdict == AG_LOGIN_NONE && r->extra.n_headers == 0 && bearer) {
-        /* a bearer decision alone: cacheable until the token expires, and for at most a
-         * quarter of the assertion lifetime (the cached block holds an assertion the signer
-         * reuses for up to half of it) */
-        int64_t now = (int64_t)time(NULL);
-        int64_t until =
-            now + (r->rt->signer
-                       ? (r->rt->cfg->assertion.ttl_s > 0 ? r->rt->cfg->assertion.ttl_s : 60) / 4
-                       : 60);
-        if (g.exp > 0 && g.exp < until)
-            until = g.exp;
-        r->cache_until = until > now ? until : 0;
-    }
-}
-
-/* True when deciding r may wait on the IdP: login endpoints, airgate's session cookies (a
- * refresh), and navigations without credentials (the IdP reachability probe). Bearer tokens
- * are decided on the loop; the one case that needs the network (an unknown kid) comes back as
- * AG_V_AGAIN. */
-static bool ag_req_needs_worker(const struct ag_req *r)
-{
-    const struct ag_http_request *req = &r->req;
-    if (!r->rt->login)
-        return false;
-    const char *p = req->path;
-    if (strncmp(p, "/oauth2/", 8) == 0 || strcmp(p, "/logout") == 0 || strcmp(p, "/logout/") == 0)
-        return true;
-    if (ag_routes_match(&r->rt->public_routes, req->method, p))
-        return false;
-    const char *name =
-        r->rt->cfg->session.cookie_name ? r->rt->cfg->session.cookie_name : "_airgate";
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcasecmp(req->headers[i].name, "Cookie") != 0)
-            continue;
-        for (const char *c = strstr(req->headers[i].value, name); c; c = strstr(c + 1, name)) {
-            if (c[nl] == '=' || c[nl] == '_')
-                return true;
-        }
-    }
-    return !ag_http_header_get(req, "Authorization") && ag_http_is_navigation(req);
+    if (ag_authpath_cacheable(&r->ap, lr.verdict, r->extra.n_headers > 0))
+        ag_req_cache_until(r, g.exp);
 }
 
 /* Acts on the decision, on the loop. */
@@ -359,7 +370,7 @@ static void ag_req_offload(struct ag_req *r)
     r->task.run = ag_req_task_run;
     r->task.done = ag_req_task_done;
     r->task.loop = &r->sh->loop;
-    ag_offload_submit(r->px->offload, &r->task);
+    ag_offload_submit(r->svc->offload, &r->task);
 }
 
 void ag_req_resume(struct ag_req *r)
@@ -389,7 +400,7 @@ void ag_req_body_collected(struct ag_req *r)
     r->cbody[r->cbody_len] = '\0';
     r->req.body = r->cbody;
     r->req.body_len = r->cbody_len;
-    if (r->px->offload) {
+    if (r->svc->offload) {
         ag_req_offload(r);
         return;
     }
@@ -399,7 +410,7 @@ void ag_req_body_collected(struct ag_req *r)
 
 void ag_req_begin(struct ag_req *r)
 {
-    struct ag_proxy *px = r->px;
+    const struct ag_services *svc = r->svc;
     ag_req_id(r);
     if (!ag_req_fill(r))
         return;
@@ -408,11 +419,12 @@ void ag_req_begin(struct ag_req *r)
     if (own != AG_ROUTE_PROXY) {
         r->route = own;
         struct ag_http_response resp = {0};
-        ag_endpoints_handle(px, r->rt, r->arena, req, own, &resp);
+        ag_endpoints_handle(svc, r->rt, r->arena, req, own, &resp);
         ag_req_respond(r, &resp);
         return;
     }
     r->route = AG_ROUTE_PROXY;
+    ag_req_facts(r, &r->ap);
     if (r->rt->login && !r->body_done && strcmp(req->path, "/oauth2/backchannel-logout") == 0 &&
         strcmp(req->method, "POST") == 0) {
         /* the one endpoint whose body airgate reads itself: collected first, then decided */
@@ -426,15 +438,21 @@ void ag_req_begin(struct ag_req *r)
         r->cbody_len = 0;
         return;
     }
-    if (px->offload && ag_req_needs_worker(r)) {
+    switch (ag_authpath_where(&r->ap, svc->offload != NULL)) {
+    case AG_AP_ON_WORKER:
         ag_req_offload(r);
         return;
+    case AG_AP_TRY_CACHE:
+        if (ag_req_cached_bearer(r)) {
+            ag_req_conclude(r);
+            return;
+        }
+        break;
+    case AG_AP_ON_LOOP:
+    default:
+        break;
     }
-    if (ag_req_cached_bearer(r)) {
-        ag_req_conclude(r);
-        return;
-    }
-    ag_req_decide(r, !px->offload);
+    ag_req_decide(r, !svc->offload);
     if (r->verdict == AG_V_AGAIN) {
         ag_req_offload(r);
         return;

@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "core/http_msg.h"
 #include "core/log.h"
+#include "proxy/decide/authpath.h"
 #include "proxy/event/loop.h"
 #include "proxy/http/h1.h"
 #include "proxy/manage/metrics.h"
@@ -22,9 +23,9 @@
 struct ag_arena;
 struct ag_cconn;
 struct ag_identity;
-struct ag_proxy;
 struct ag_replica;
 struct ag_runtime;
+struct ag_services;
 struct ag_shard;
 struct ag_uconn;
 
@@ -40,15 +41,16 @@ enum ag_verdict { AG_V_NONE = 0, AG_V_RESPOND, AG_V_FORWARD, AG_V_AGAIN };
 struct ag_req {
     struct ag_arena *arena;
     struct ag_shard *sh;
-    struct ag_task task; /* a decision on a worker (offload.h) */
-    struct ag_proxy *px;
-    struct ag_cconn *c; /* never touched by a worker */
+    struct ag_task task;           /* a decision on a worker (offload.h) */
+    const struct ag_services *svc; /* what the proxy lends (services.h) */
+    struct ag_cconn *c;            /* never touched by a worker */
     struct ag_uconn *u;
     struct ag_runtime *rt; /* one reference for the request */
     unsigned rt_gen; /* the runtime generation (the proxy's runtime generation) it was taken at */
     struct ag_h1_parser in; /* request body */
     struct ag_h1_head head;
     struct ag_http_request req;
+    struct ag_authpath_in ap;      /* the facts the auth precedence is decided on (authpath.h) */
     struct ag_http_response extra; /* headers for the forwarded answer (session Set-Cookie) */
     enum ag_route route;
     uint8_t phase;
@@ -134,7 +136,8 @@ const char *ag_req_join(struct ag_arena *a, const struct ag_strlist *l);
 
 /** The header block sent to every replica (id: identity decided now; else r->vheaders). */
 void ag_req_prepare(struct ag_req *r, const struct ag_identity *id);
-/** A bearer request this loop already decided: forwards with the cached identity block. */
+/** A bearer request (ag_authpath_where said AG_AP_TRY_CACHE) this loop already decided:
+ * forwards with the cached identity block. False on a miss. */
 bool ag_req_cached_bearer(struct ag_req *r);
 
 /* request.c */
@@ -144,8 +147,6 @@ struct ag_req *ag_req_get(struct ag_shard *sh);
 void ag_req_free(struct ag_shard *sh, struct ag_req *r);
 /** Frees the pooled request records of sh (the loop is stopping). */
 void ag_req_pool_free(struct ag_shard *sh);
-/** Authorization headers in req. */
-int ag_req_authz_count(const struct ag_http_request *req);
 /** The error answer, built without sending it (workers use it too). */
 void ag_req_error_resp(struct ag_req *r, int status, const char *code, const char *text,
                        struct ag_http_response *out);

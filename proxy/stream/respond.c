@@ -7,7 +7,7 @@
 
 #include "core/arena.h"
 #include "proxy/http/headers.h"
-#include "proxy/proxy.h"
+#include "proxy/services.h"
 #include "proxy/stream/conn.h"
 #include "proxy/stream/request.h"
 #include "proxy/stream/sb.h"
@@ -31,7 +31,7 @@ static void ag_req_send(struct ag_req *r)
 
 static bool ag_req_closing(const struct ag_req *r)
 {
-    return !r->keep_alive || atomic_load(&r->c->sh->px->draining);
+    return !r->keep_alive || atomic_load(r->c->sh->svc->draining);
 }
 
 /* "HTTP/1.1 200 OK\r\n" */

@@ -1,22 +1,18 @@
 /* A loop's share of the front; see shard.h. */
 #include "proxy/stream/shard.h"
 
-#include <stdlib.h>
 #include <time.h>
 
-#include "proxy/decide/authcache.h"
-#include "proxy/proxy.h"
 #include "proxy/runtime.h"
-#include "proxy/stream/conn.h"
-#include "proxy/stream/request.h"
-#include "proxy/stream/upconn.h"
+#include "proxy/services.h"
+#include "proxy/stream/tls.h"
 
 struct ag_runtime *ag_shard_runtime(struct ag_shard *l)
 {
-    unsigned gen = atomic_load_explicit(&l->px->rt_gen, memory_order_acquire);
+    unsigned gen = atomic_load_explicit(l->svc->rt_gen, memory_order_acquire);
     if (!l->rt || gen != l->rt_gen) {
         ag_runtime_unref(l->rt);
-        l->rt = ag_proxy_runtime(l->px);
+        l->rt = l->svc->runtime(l->svc->owner);
         l->rt_gen = gen;
     }
     return l->rt;
@@ -43,28 +39,29 @@ void ag_shard_inflight_add(struct ag_shard *l, int d)
                           memory_order_relaxed);
 }
 
-/* The loop stops: every connection closes, the pools and caches go. */
-static void ag_shard_stop(struct ag_loop *loop)
+struct ag_tls_ctx *ag_shard_tls(struct ag_shard *sh)
 {
-    struct ag_shard *l = (struct ag_shard *)(void *)loop;
-    ag_cconn_close_all(l);
-    ag_uconn_close_all(l);
-    ag_req_pool_free(l);
-    ag_runtime_unref(l->rt);
-    l->rt = NULL;
-    if (l->authcache) {
-        ag_authcache_clear(l->authcache);
-        free(l->authcache);
-        l->authcache = NULL;
-    }
+    struct ag_shard_common *c = sh->common;
+    pthread_mutex_lock(&c->tls_lock);
+    struct ag_tls_ctx *t = c->tls ? ag_tls_ctx_ref(c->tls) : NULL;
+    pthread_mutex_unlock(&c->tls_lock);
+    return t;
 }
 
-int ag_shard_init(struct ag_shard *sh, struct ag_front *f, struct ag_proxy *px, int index)
+struct ag_tls_ctx *ag_shard_up_tls(struct ag_shard *sh)
+{
+    struct ag_shard_common *c = sh->common;
+    pthread_mutex_lock(&c->tls_lock);
+    struct ag_tls_ctx *t = c->up_tls ? ag_tls_ctx_ref(c->up_tls) : NULL;
+    pthread_mutex_unlock(&c->tls_lock);
+    return t;
+}
+
+int ag_shard_init(struct ag_shard *sh, struct ag_shard_common *common,
+                  const struct ag_services *svc, int index)
 {
     sh->index = index;
-    sh->front = f;
-    sh->px = px;
-    sh->listen_ev.handler = ag_cconn_listen_ready;
-    sh->loop.on_stop = ag_shard_stop;
+    sh->common = common;
+    sh->svc = svc;
     return ag_loop_init(&sh->loop);
 }

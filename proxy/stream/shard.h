@@ -5,6 +5,7 @@
 #ifndef AG_PROXY_SHARD_H
 #define AG_PROXY_SHARD_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -13,11 +14,20 @@
 
 struct ag_authcache;
 struct ag_cconn;
-struct ag_front;
-struct ag_proxy;
 struct ag_req;
 struct ag_runtime;
+struct ag_services;
+struct ag_tls_ctx;
 struct ag_uconn;
+
+/** What every loop of a front shares, owned by the front (front.c): the TLS contexts a reload
+ * may swap and the count of open client connections. */
+struct ag_shard_common {
+    pthread_mutex_t tls_lock;  /* guards the two contexts */
+    struct ag_tls_ctx *tls;    /* NULL: plain HTTP */
+    struct ag_tls_ctx *up_tls; /* for https:// upstreams */
+    atomic_int n_conns;
+};
 
 struct ag_shard {
     struct ag_loop loop; /* first: the loop's handlers find the shard from it */
@@ -25,8 +35,8 @@ struct ag_shard {
     atomic_int listen_fd; /* this loop's own listening socket (SO_REUSEPORT), -1: none */
     atomic_int inflight;  /* requests being served (written by the loop only) */
     int index;
-    struct ag_front *front;
-    struct ag_proxy *px;
+    struct ag_shard_common *common; /* the front's (front.c) */
+    const struct ag_services *svc;  /* what the proxy lends (services.h) */
     struct ag_cconn *conns;
     struct ag_uconn *uconns;
     struct ag_uconn *idle[AG_POOL_MAX];
@@ -40,8 +50,14 @@ struct ag_shard {
     int64_t date_sec;
 };
 
-/** Sets up sh's loop and hooks (the loop's stop closes its connections). -1 (errno) on error. */
-int ag_shard_init(struct ag_shard *sh, struct ag_front *f, struct ag_proxy *px, int index);
+/** Sets up sh's loop (its owner, front.c, sets the listening and stop handlers). -1 (errno) on
+ * error. */
+int ag_shard_init(struct ag_shard *sh, struct ag_shard_common *common,
+                  const struct ag_services *svc, int index);
+/** The TLS context for a new client connection, with a reference (NULL: plain). */
+struct ag_tls_ctx *ag_shard_tls(struct ag_shard *sh);
+/** The client context for https:// upstreams, with a reference (NULL: could not be built). */
+struct ag_tls_ctx *ag_shard_up_tls(struct ag_shard *sh);
 /** The current runtime (no reference taken: valid while the loop runs this event). */
 struct ag_runtime *ag_shard_runtime(struct ag_shard *sh);
 /** "Date: <now>\r\n", made once a second. */

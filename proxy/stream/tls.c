@@ -487,13 +487,13 @@ ssize_t ag_io_read(int fd, struct ag_tls *tls, uint8_t *want, void *b, size_t n)
         *want &= (uint8_t) ~(AG_WANT_READ | AG_WANT_WRITE);
         if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
             *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
+            return -AG_EAGAIN;
         }
-        return k < 0 ? -1 : k;
+        return k < 0 ? -AG_EIO : k;
     }
     ssize_t k = recv(fd, b, n, 0);
     if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -AG_EAGAIN : -AG_EIO;
     return k;
 }
 
@@ -503,12 +503,12 @@ ssize_t ag_io_writev(int fd, struct ag_tls *tls, uint8_t *want, const struct iov
         ssize_t k = ag_tls_writev(tls, v, n);
         if (k == AG_TLS_WANT_READ || k == AG_TLS_WANT_WRITE) {
             *want |= k == AG_TLS_WANT_WRITE ? AG_WANT_WRITE : AG_WANT_READ;
-            return AG_IO_AGAIN;
+            return -AG_EAGAIN;
         }
-        return k < 0 ? -1 : k;
+        return k < 0 ? -AG_EIO : k;
     }
     ssize_t k = writev(fd, v, n);
     if (k < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? AG_IO_AGAIN : -1;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -AG_EAGAIN : -AG_EIO;
     return k;
 }

@@ -67,15 +67,16 @@ const char *ag_tls_error(const struct ag_tls *t);
 /** Sends close_notify without waiting and frees t (the descriptor is not closed). NULL: no-op. */
 void ag_tls_free(struct ag_tls *t);
 
-/* Plain (tls NULL) or TLS socket I/O for the connections (conn.c, upconn.c). */
+/* Plain (tls NULL) or TLS socket I/O for the connections (conn.c, upconn.c). They return a byte
+ * count or a negated enum ag_rc, the one "try again" being core's AG_EAGAIN: n >= 0 bytes (0 from
+ * a read: end of stream), -AG_EAGAIN when it would block (*want then says what TLS waits for),
+ * -AG_EIO on error (errno, or ag_tls_error, says why). */
 #define AG_WANT_READ 1
 #define AG_WANT_WRITE 2
-#define AG_IO_AGAIN (-2)
 
-/** Reads from a plain (tls NULL) or TLS socket: bytes, 0 at end of stream, AG_IO_AGAIN when it
- * would block (*want then says what TLS waits for), -1 on error. */
+/** Reads from a plain (tls NULL) or TLS socket: bytes, 0 at end of stream, -AG_EAGAIN, -AG_EIO. */
 ssize_t ag_io_read(int fd, struct ag_tls *tls, uint8_t *want, void *b, size_t n);
-/** Writes the slices in order: bytes written, AG_IO_AGAIN, or -1 on error. */
+/** Writes the slices in order: bytes written, -AG_EAGAIN or -AG_EIO. */
 ssize_t ag_io_writev(int fd, struct ag_tls *tls, uint8_t *want, const struct iovec *v, int n);
 
 #endif

@@ -12,10 +12,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "proxy/proxy.h"
 #include "proxy/runtime.h"
+#include "proxy/services.h"
 #include "proxy/stream/conn.h"
-#include "proxy/stream/front.h"
 #include "proxy/stream/request.h"
 #include "proxy/stream/shard.h"
 #include "proxy/stream/tls.h"
@@ -184,7 +183,7 @@ static struct ag_uconn *ag_uconn_connect(struct ag_shard *l, struct ag_replica *
     l->uconns = u;
     ag_loop_timer_add(&l->loop, &u->ev);
     if (rep->tls) {
-        struct ag_tls_ctx *ctx = ag_front_up_tls(l->front);
+        struct ag_tls_ctx *ctx = ag_shard_up_tls(l);
         u->tls = ctx ? ag_tls_connect(ctx, fd, rep->host) : NULL;
         ag_tls_ctx_unref(ctx);
         if (!u->tls) {
@@ -206,7 +205,7 @@ void ag_up_detach(struct ag_req *r, bool reusable)
     struct ag_shard *l = u->sh;
     int idx = u->replica->index;
     if (reusable && u->fd >= 0 && !u->connecting && atomic_load(&u->replica->gen) == u->gen &&
-        !atomic_load(&l->px->draining) && l->n_idle[idx] < AG_IDLE_PER_REPLICA &&
+        !atomic_load(l->svc->draining) && l->n_idle[idx] < AG_IDLE_PER_REPLICA &&
         !(u->tls && ag_tls_pending(u->tls))) {
         u->next_idle = l->idle[idx];
         l->idle[idx] = u;
@@ -256,9 +255,9 @@ static void ag_up_start(struct ag_req *r, struct ag_replica *rep, bool fresh)
 
 void ag_up_forward(struct ag_req *r)
 {
-    struct ag_proxy *px = r->c->sh->px;
+    const struct ag_services *svc = r->c->sh->svc;
     r->t_up_us = ag_loop_now_us();
-    struct ag_replica *rep = ag_pool_pick(&px->pool, NULL);
+    struct ag_replica *rep = ag_pool_pick(svc->pool, NULL);
     if (!rep) {
         ag_up_failed(r, AG_UF_NO_REPLICA, "no healthy upstream replica");
         return;
@@ -272,7 +271,7 @@ static bool ag_uconn_flush(struct ag_uconn *u)
     struct ag_outq *q = &r->uq;
     while (q->total > 0) {
         ssize_t k = ag_uconn_io_writev(u, q->v + q->i, q->n - q->i);
-        if (k == AG_IO_AGAIN)
+        if (k == -AG_EAGAIN)
             break;
         if (k <= 0) {
             int e = errno;
@@ -346,7 +345,7 @@ void ag_up_body(struct ag_req *r, const char *data, size_t n, bool last)
 void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg)
 {
     struct ag_shard *l = r->c->sh;
-    struct ag_proxy *px = l->px;
+    const struct ag_services *svc = l->svc;
     struct ag_uconn *u = r->u;
     struct ag_replica *rep = r->replica;
     bool nothing = !r->head_ready && r->dlen == 0;
@@ -355,7 +354,7 @@ void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg)
     static const char *const kinds[] = {"connect", "timeout", "reset", "connect"};
     if (!stale)
         ag_metrics_upstream_error(kinds[kind]);
-    if (kind == AG_UF_CONNECT && rep && ag_pool_eject(&px->pool, rep))
+    if (kind == AG_UF_CONNECT && rep && ag_pool_eject(svc->pool, rep))
         ag_log(AG_LOG_WARN, NULL, "upstream %s ejected: %s", rep->label, msg);
     if (u) {
         r->u = NULL;
@@ -370,7 +369,7 @@ void ag_up_failed(struct ag_req *r, enum ag_up_fail kind, const char *msg)
     }
     if (nothing && r->retry_ok && !r->retried && kind != AG_UF_TIMEOUT &&
         kind != AG_UF_NO_REPLICA) {
-        struct ag_replica *next = ag_pool_pick(&px->pool, rep);
+        struct ag_replica *next = ag_pool_pick(svc->pool, rep);
         if (next) {
             ag_metrics_upstream_error("retry");
             ag_log(AG_LOG_INFO, &r->lctx, "retrying %s on %s after: %s", r->req.method, next->label,
@@ -451,7 +450,7 @@ static void ag_uconn_sweep(struct ag_uconn *u, uint64_t now)
         return;
     struct ag_req *r = u->req;
     if (!r) {
-        if (now - u->since_ms > AG_UP_IDLE_MS || atomic_load(&u->sh->px->draining))
+        if (now - u->since_ms > AG_UP_IDLE_MS || atomic_load(u->sh->svc->draining))
             ag_uconn_close(u);
         return;
     }

@@ -12,7 +12,7 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "proxy/decide/authcache.h"
-#include "proxy/decide/gate.h"
+#include "proxy/decide/authpath.h"
 #include "proxy/http/headers.h"
 #include "proxy/runtime.h"
 #include "proxy/stream/request.h"
@@ -84,18 +84,11 @@ static void ag_req_identity(struct ag_req *r, struct ag_sb *b, const struct ag_i
         ag_log(AG_LOG_WARN, &r->lctx, "no X-Airgate-Assertion for this request: %s", err.msg);
 }
 
-/* The bearer token of a request with exactly one Authorization header, a Bearer one. */
-static bool ag_req_bearer(const struct ag_http_request *req, const char **tok, size_t *len)
-{
-    return ag_req_authz_count(req) == 1 && ag_gate_bearer_token(req, tok, len) && *len > 0;
-}
-
 /* Remembers this request's bearer decision on its loop (see authcache.h). */
 static void ag_req_cache_put(struct ag_req *r, const char *block, size_t len)
 {
-    const char *tok;
-    size_t tl;
-    if (!ag_req_bearer(&r->req, &tok, &tl))
+    const struct ag_authz *z = &r->ap.authz;
+    if (!ag_authpath_bearer_only(z))
         return;
     struct ag_shard *l = r->sh;
     if (!l->authcache) {
@@ -103,26 +96,22 @@ static void ag_req_cache_put(struct ag_req *r, const char *block, size_t len)
         if (!l->authcache)
             abort();
     }
-    ag_authcache_put(l->authcache, tok, tl, r->rt_gen, ag_keycache_generation(r->rt->keys->kc),
-                     r->cache_until, block, len, r->user, r->roles);
+    ag_authcache_put(l->authcache, z->tok, z->len, r->rt_gen,
+                     ag_keycache_generation(r->rt->keys->kc), r->cache_until, block, len, r->user,
+                     r->roles);
 }
 
-/* A bearer request this loop already decided: forwards with the cached identity block. */
+/* A bearer request this loop already decided: forwards with the cached identity block. Which
+ * requests may be answered from the cache is the precedence's call (ag_authpath_where). */
 bool ag_req_cached_bearer(struct ag_req *r)
 {
     struct ag_shard *l = r->sh;
-    const char *tok;
-    size_t tl;
-    if (!l->authcache || strncmp(r->req.path, "/oauth2/", 8) == 0 ||
-        ag_routes_match(&r->rt->public_routes, r->req.method, r->req.path) ||
-        !ag_req_bearer(&r->req, &tok, &tl))
-        return false;
-    long long max_body = r->rt->cfg->server.max_body_bytes;
-    if (max_body > 0 && r->head.content_length > max_body)
+    const struct ag_authz *z = &r->ap.authz;
+    if (!l->authcache || !ag_authpath_bearer_only(z))
         return false;
     const struct ag_authcache_entry *e =
-        ag_authcache_get(l->authcache, tok, tl, r->rt_gen, ag_keycache_generation(r->rt->keys->kc),
-                         (int64_t)time(NULL));
+        ag_authcache_get(l->authcache, z->tok, z->len, r->rt_gen,
+                         ag_keycache_generation(r->rt->keys->kc), (int64_t)time(NULL));
     if (!e)
         return false;
     /* copies: the entry may be replaced while this request still runs */

@@ -153,7 +153,7 @@ void ag_uconn_read(struct ag_uconn *u)
             return;
         }
         ssize_t k = ag_uconn_io_read(u, r->dbuf + r->dlen, r->dcap - r->dlen);
-        if (k == AG_IO_AGAIN)
+        if (k == -AG_EAGAIN)
             return;
         if (k <= 0) {
             if (!r->head_ready) {

@@ -15,11 +15,11 @@
 #include "core/log.h"
 #include "core/url.h"
 #include "proxy/upstream/pool.h"
-#include "proxy/proxy.h"
 #include "proxy/runtime.h"
+#include "proxy/services.h"
 
 struct ag_health {
-    struct ag_proxy *px;
+    const struct ag_services *svc; /* the pool and the current runtime */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -221,7 +221,7 @@ static void *ag_health_main(void *arg)
     struct ag_health *h = arg;
     uint64_t next_resolve = 0;
     for (;;) {
-        struct ag_runtime *rt = ag_proxy_runtime(h->px);
+        struct ag_runtime *rt = h->svc->runtime(h->svc->owner);
         const struct ag_config *cfg = rt->cfg;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -230,12 +230,12 @@ static void *ag_health_main(void *arg)
             struct ag_pool_member *m = NULL;
             size_t n = ag_health_members(cfg, a, &m);
             /* a failed lookup must not empty the pool: keep the last good set */
-            if (n > 0 && ag_pool_sync(&h->px->pool, m, n) > 0)
+            if (n > 0 && ag_pool_sync(h->svc->pool, m, n) > 0)
                 ag_log(AG_LOG_INFO, NULL, "upstream set re-resolved: %zu replica(s)", n);
             ag_arena_free(a);
             next_resolve = (uint64_t)now.tv_sec + (uint64_t)cfg->upstreams.resolve_interval_s;
         }
-        struct ag_pool *pool = &h->px->pool;
+        struct ag_pool *pool = h->svc->pool;
         int ns = atomic_load(&pool->n_slots);
         for (int i = 0; i < ns; i++) {
             struct ag_replica *r = &pool->slots[i];
@@ -267,12 +267,13 @@ static void *ag_health_main(void *arg)
     return NULL;
 }
 
-enum ag_rc ag_health_start(struct ag_proxy *px, struct ag_health **out, struct ag_err *err)
+enum ag_rc ag_health_start(const struct ag_services *svc, struct ag_health **out,
+                           struct ag_err *err)
 {
     struct ag_health *h = calloc(1, sizeof(*h));
     if (!h)
         abort();
-    h->px = px;
+    h->svc = svc;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);
     if (pthread_create(&h->thread, NULL, ag_health_main, h) != 0) {

@@ -9,7 +9,7 @@
 #include "conf/config.h"
 #include "core/err.h"
 
-struct ag_proxy;
+struct ag_services;
 struct ag_health;
 struct ag_pool_member;
 struct ag_arena;
@@ -33,8 +33,9 @@ enum ag_rc ag_upstream_url_parse(const char *s, struct ag_upstream_url *out,
 size_t ag_health_members(const struct ag_config *cfg, struct ag_arena *a,
                          struct ag_pool_member **out);
 
-/** Starts the thread. */
-enum ag_rc ag_health_start(struct ag_proxy *px, struct ag_health **out, struct ag_err *err) AG_WUR;
+/** Starts the thread; svc (borrowed: must outlive it) gives the pool and the current runtime. */
+enum ag_rc ag_health_start(const struct ag_services *svc, struct ag_health **out,
+                           struct ag_err *err) AG_WUR;
 
 /** Asks for a re-resolution and a check round now (after a reload). */
 void ag_health_kick(struct ag_health *h);
