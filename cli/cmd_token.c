@@ -105,7 +105,14 @@ static void ag_token_print_payload(const struct ag_jwt *jwt)
         putchar('\n');
 }
 
-static int ag_token_verify(int argc, char **argv)
+/* The parsed command line of `token verify`. */
+struct ag_token_args {
+    const char *jwks, *ca_file, *token;
+    struct ag_jwt_policy pol;
+};
+
+/* Parses argv into out: -1 when the command goes on, else the exit code (usage, --help). */
+static int ag_token_parse_args(int argc, char **argv, struct ag_token_args *out)
 {
     static const struct option opts[] = {
         {"jwks", required_argument, NULL, 'j'},
@@ -120,9 +127,7 @@ static int ag_token_verify(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *jwks = NULL, *ca_file = NULL;
-    struct ag_jwt_policy pol;
-    ag_jwt_policy_init(&pol);
+    struct ag_jwt_policy *pol = &out->pol;
     struct ag_err err = {0};
     optind = 1;
     opterr = 0;
@@ -131,33 +136,33 @@ static int ag_token_verify(int argc, char **argv)
         char *end;
         switch (c) {
         case 'j':
-            jwks = optarg;
+            out->jwks = optarg;
             break;
         case 'i':
-            pol.issuer = optarg;
+            pol->issuer = optarg;
             break;
         case 'a':
-            pol.audience = optarg;
-            pol.azp = optarg;
+            pol->audience = optarg;
+            pol->azp = optarg;
             break;
         case 'g':
-            if (ag_jws_algs_parse(optarg, &pol.allowed_algs, &err) != AG_OK)
+            if (ag_jws_algs_parse(optarg, &pol->allowed_algs, &err) != AG_OK)
                 return ag_token_usage_error("--alg: %s", err.msg);
             break;
         case 'z':
-            pol.accept_azp = true;
+            pol->accept_azp = true;
             break;
         case 'n':
-            pol.check_claims = false;
+            pol->check_claims = false;
             break;
         case 'l':
             errno = 0;
-            pol.leeway_s = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || pol.leeway_s < 0 || pol.leeway_s > 86400)
+            pol->leeway_s = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || pol->leeway_s < 0 || pol->leeway_s > 86400)
                 return ag_token_usage_error("--leeway must be 0..86400 seconds, not '%s'", optarg);
             break;
         case 'c':
-            ca_file = optarg;
+            out->ca_file = optarg;
             break;
         case 'm': {
             errno = 0;
@@ -165,7 +170,7 @@ static int ag_token_verify(int argc, char **argv)
             if (errno || *end || end == optarg || m < 16 || m > AG_CLI_MAX_TOKEN_BYTES)
                 return ag_token_usage_error("--max-bytes must be 16..%u, not '%s'",
                                             AG_CLI_MAX_TOKEN_BYTES, optarg);
-            pol.max_token_bytes = (size_t)m;
+            pol->max_token_bytes = (size_t)m;
             break;
         }
         case 'h':
@@ -175,63 +180,55 @@ static int ag_token_verify(int argc, char **argv)
             return ag_token_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (!jwks && !pol.issuer)
+    if (!out->jwks && !pol->issuer)
         return ag_token_usage_error("%s", "--jwks FILE_OR_URL or --issuer ISS is required");
     if (optind != argc - 1)
         return ag_token_usage_error("%s", "exactly one TOKEN (or '-') is required");
-    const char *token = argv[optind];
-    if (!pol.max_token_bytes)
-        pol.max_token_bytes = AG_CLI_MAX_TOKEN_BYTES;
-    size_t max = pol.max_token_bytes;
-    struct ag_buf in;
-    ag_buf_init(&in, max + 16);
-    if (strcmp(token, "-") == 0) {
-        enum ag_rc rc = ag_token_read_stdin(&in, max, &err);
-        if (rc == AG_EIO) {
-            fprintf(stderr, "airgate token verify: %s\n", err.msg);
-            ag_buf_release(&in, 1);
-            return AG_EXIT_USAGE;
-        }
-        if (rc != AG_OK) {
-            fprintf(stderr, "airgate token verify: invalid: %s\n", err.msg);
-            ag_buf_release(&in, 1);
-            return AG_EXIT_FAIL;
-        }
-        token = in.data ? in.data : "";
-    }
+    out->token = argv[optind];
+    if (!pol->max_token_bytes)
+        pol->max_token_bytes = AG_CLI_MAX_TOKEN_BYTES;
+    return -1;
+}
+
+/* The key set named by --jwks, or found by OIDC discovery from --issuer. An exit code on
+ * failure (after saying why), -1 when *ks is loaded. */
+static int ag_token_key_set(const struct ag_token_args *args, struct ag_keyset **ks)
+{
+    struct ag_err err = {0};
+    const char *jwks = args->jwks;
     struct ag_arena *da = ag_arena_new(0); /* the discovery document, while jwks points into it */
     if (!jwks) {
         if (ag_http_fetch_global_init() != AG_OK) {
             fprintf(stderr, "airgate token verify: cannot initialise libcurl\n");
             ag_arena_free(da);
-            ag_buf_release(&in, 1);
             return AG_EXIT_USAGE;
         }
-        struct ag_http_fetch_opts o = {.ca_file = ca_file};
+        struct ag_http_fetch_opts o = {.ca_file = args->ca_file};
         struct ag_oidc_meta *m = NULL;
-        if (ag_discovery_fetch(da, pol.issuer, &o, &m, &err) != AG_OK) {
+        if (ag_discovery_fetch(da, args->pol.issuer, &o, &m, &err) != AG_OK) {
             fprintf(stderr, "airgate token verify: cannot discover the key set of %s: %s\n",
-                    pol.issuer, err.msg);
+                    args->pol.issuer, err.msg);
             ag_arena_free(da);
-            ag_buf_release(&in, 1);
             return AG_EXIT_USAGE;
         }
         jwks = m->jwks_uri;
     }
-    struct ag_keyset *ks = NULL;
-    enum ag_rc lrc = ag_token_load_keys(jwks, ca_file, &ks, &err);
-    if (lrc != AG_OK)
+    enum ag_rc rc = ag_token_load_keys(jwks, args->ca_file, ks, &err);
+    if (rc != AG_OK)
         fprintf(stderr, "airgate token verify: cannot use key set %s: %s\n", jwks, err.msg);
     ag_arena_free(da);
-    if (lrc != AG_OK) {
-        ag_buf_release(&in, 1);
-        return AG_EXIT_USAGE;
-    }
+    return rc == AG_OK ? -1 : AG_EXIT_USAGE;
+}
+
+/* Verifies the token against ks and says the verdict: the exit code. */
+static int ag_token_check(struct ag_keyset *ks, const struct ag_jwt_policy *pol, const char *token,
+                          size_t len)
+{
+    struct ag_err err = {0};
     struct ag_arena *a = ag_arena_new(0);
     struct ag_jwt *jwt;
-    size_t len = token == in.data ? in.len : strlen(token);
     int code;
-    enum ag_rc rc = ag_jwt_verify(a, ks, &pol, token, len, &jwt, &err);
+    enum ag_rc rc = ag_jwt_verify(a, ks, pol, token, len, &jwt, &err);
     if (rc == AG_OK) {
         ag_token_print_payload(jwt);
         fprintf(stderr, "airgate token verify: valid (alg %s, kid %s)\n", jwt->alg_name,
@@ -244,7 +241,37 @@ static int ag_token_verify(int argc, char **argv)
         code = AG_EXIT_FAIL;
     }
     ag_arena_free(a);
-    ag_jwks_unref(ks);
+    return code;
+}
+
+static int ag_token_verify(int argc, char **argv)
+{
+    struct ag_token_args args = {0};
+    ag_jwt_policy_init(&args.pol);
+    int code = ag_token_parse_args(argc, argv, &args);
+    if (code >= 0)
+        return code;
+    const char *token = args.token;
+    size_t max = args.pol.max_token_bytes;
+    struct ag_buf in;
+    ag_buf_init(&in, max + 16);
+    if (strcmp(token, "-") == 0) {
+        struct ag_err err = {0};
+        enum ag_rc rc = ag_token_read_stdin(&in, max, &err);
+        if (rc != AG_OK) {
+            fprintf(stderr, "airgate token verify: %s%s\n",
+                    rc == AG_EIO ? "" : "invalid: ", err.msg);
+            ag_buf_release(&in, 1);
+            return rc == AG_EIO ? AG_EXIT_USAGE : AG_EXIT_FAIL;
+        }
+        token = in.data ? in.data : "";
+    }
+    struct ag_keyset *ks = NULL;
+    code = ag_token_key_set(&args, &ks);
+    if (code < 0) {
+        code = ag_token_check(ks, &args.pol, token, token == in.data ? in.len : strlen(token));
+        ag_jwks_unref(ks);
+    }
     ag_buf_release(&in, 1);
     return code;
 }
