@@ -269,7 +269,17 @@ void ag_req_decide(struct ag_req *r, bool may_block)
     }
     r->vid = g.id;
     r->verdict = AG_V_FORWARD;
-    if (lr.verdict == AG_LOGIN_NONE && r->extra.n_headers == 0 && bearer) {
+    if (lr.verdict == AG_LOGIN_ALLOW && !authz && !lr.refreshed && r->extra.n_headers == 0) {
+        /* a session decision without a renewed cookie: cacheable for the same sealed cookie
+         * while the session's checks still pass (ag_req_cached_session), and for at most a
+         * quarter of the assertion lifetime */
+        int64_t now = (int64_t)time(NULL);
+        r->vsession = lr.session;
+        r->cache_until =
+            now + (r->rt->signer
+                       ? (r->rt->cfg->assertion.ttl_s > 0 ? r->rt->cfg->assertion.ttl_s : 60) / 4
+                       : 60);
+    } else if (lr.verdict == AG_LOGIN_NONE && r->extra.n_headers == 0 && bearer) {
         /* a bearer decision alone: cacheable until the token expires, and for at most a
          * quarter of the assertion lifetime (the cached block holds an assertion the signer
          * reuses for up to half of it) */
@@ -424,6 +434,10 @@ void ag_req_begin(struct ag_req *r)
         r->collect = true;
         r->cbody = ag_arena_alloc(r->arena, AG_REQ_COLLECT_MAX + 1);
         r->cbody_len = 0;
+        return;
+    }
+    if (ag_req_cached_session(r)) {
+        ag_req_conclude(r);
         return;
     }
     if (px->offload && ag_req_needs_worker(r)) {
