@@ -281,8 +281,15 @@ bool ag_session_cookie_key(struct ag_arena *a, const struct ag_seal_ctx *ctx,
     const size_t max_total = (size_t)AG_SESSION_CHUNK_LEN * AG_SESSION_MAX_CHUNKS + 64;
     if (strlen(value) > max_total)
         return false;
-    *key = ag_arena_printf(a, "%s\n%s", ag_session_aad(a, ctx, n), value);
-    *len = strlen(*key);
+    /* memcpy, not printf: the value is kilobytes and this runs on every cookie request */
+    const char *aad = ag_session_aad(a, ctx, n);
+    size_t al = strlen(aad), vl = strlen(value);
+    char *k = ag_arena_alloc(a, al + 1 + vl + 1);
+    memcpy(k, aad, al);
+    k[al] = '\n';
+    memcpy(k + al + 1, value, vl + 1);
+    *key = k;
+    *len = al + 1 + vl;
     return true;
 }
 
