@@ -285,8 +285,8 @@ bool ag_session_cookie_key(struct ag_arena *a, const struct ag_seal_ctx *ctx,
     const char *aad = ag_session_aad(a, ctx, n);
     size_t al = strlen(aad), vl = strlen(value);
     char *k = ag_arena_alloc(a, al + 1 + vl + 1);
-    memcpy(k, aad, al);
-    k[al] = '\n';
+    memcpy(k, aad, al + 1);
+    k[al] = '\n'; /* over aad's terminator */
     memcpy(k + al + 1, value, vl + 1);
     *key = k;
     *len = al + 1 + vl;
