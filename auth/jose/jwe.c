@@ -265,7 +265,7 @@ enum ag_rc ag_jwe_decrypt(struct ag_arena *a, const struct ag_jwe_keys *k, const
     ag_arena_cleanup_add(a, ag_jwe_json_decref, h);
     if (!ag_json_is_object(h))
         return ag_err_set(err, AG_EPARSE, "JWE header is not a JSON object");
-    struct ag_jwe_hdr hd;
+    struct ag_jwe_hdr hd = {0};
     enum ag_rc rc = ag_jwe_header_check(h, k->algs, &hd, err);
     if (rc == AG_OK)
         rc = ag_jwe_sizes_check(hd.enc, bl[2], bl[3], bl[4], err);

@@ -71,6 +71,30 @@ void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
                             const struct ag_http_request *req, struct ag_http_response *resp,
                             struct ag_login_result *out);
 
+/* ---- reusing a session decision (the proxy's per-loop session cache) ---- */
+
+/** What a cached session decision needs to be checked again on every request: a heap copy of
+ * the session's ids and times (no token), owned by the cache entry. */
+struct ag_login_pin;
+
+/** The bytes that name req's session cookie exactly: the sealed value(s) with their layout (the
+ * AAD), in the arena. False when req carries no session cookie. Two requests with equal keys
+ * carry the very same sealed session. */
+bool ag_login_session_key(struct ag_login *l, struct ag_arena *a, const struct ag_http_request *req,
+                          const char **key, size_t *len);
+
+/** A pin for a session ag_login_session_check just allowed without renewing the cookie, or NULL
+ * when its decision must not be reused (not allowed, no session id, refresh or renewal due). */
+struct ag_login_pin *ag_login_pin_new(struct ag_login *l, const struct ag_session *s);
+
+void ag_login_pin_free(void *pin);
+
+/** True when ag_login_session_check would, right now, allow the pinned session again without
+ * a refresh, a renewed cookie or any blocking call: lifetime, idle timeout, created_at skew,
+ * revocation (state/), state.on_unavailable, and refresh / renewal due are all checked. Never
+ * blocks; safe on an event loop. */
+bool ag_login_pin_valid(struct ag_login *l, const struct ag_login_pin *pin);
+
 /** Answer for a request without credentials: a browser navigation is sent to the IdP at once
  * (302, remembering path and query), or gets the 503 page when the IdP cannot be reached;
  * anything else gets 401 JSON with WWW-Authenticate: Bearer. */

@@ -504,3 +504,82 @@ void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
     out->verdict = AG_LOGIN_ALLOW;
     out->why = out->refreshed ? "session (refreshed)" : "session";
 }
+
+/* ---- reusing a session decision ---- */
+
+struct ag_login_pin {
+    char *session_id, *sid, *subject;
+    long long created_at, last_seen, access_expires_at;
+};
+
+bool ag_login_session_key(struct ag_login *l, struct ag_arena *a, const struct ag_http_request *req,
+                          const char **key, size_t *len)
+{
+    return ag_session_cookie_key(a, &l->session_ctx, req, key, len);
+}
+
+static char *ag_login_pin_dup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* The checks of ag_login_session_check (and of ag_session_cookie_open's times) that depend on
+ * the clock or on revocations, all of which must pass for the same ALLOW without side effects. */
+static bool ag_login_pin_check(struct ag_login *l, const struct ag_login_pin *p, long long now)
+{
+    const struct ag_seal_ctx *ctx = &l->session_ctx;
+    if (p->created_at <= 0 || p->created_at > now + AG_SESSION_MAX_SKEW_S ||
+        p->created_at + ctx->lifetime_s - now <= 0)
+        return false;
+    long idle = ctx->idle_timeout_s;
+    if (idle > 0 &&
+        (p->last_seen + idle <= now || now - p->last_seen >= (idle / 4 > 30 ? idle / 4 : 30)))
+        return false; /* idle timeout, or the cookie's last_seen is due for renewal */
+    long before = l->cfg->session.refresh_before_s > 0 ? l->cfg->session.refresh_before_s : 0;
+    if (p->access_expires_at > 0 && now >= p->access_expires_at - before)
+        return false; /* refresh due (or expired) */
+    if (ag_state_deny_when_down(l->state) && !ag_state_up(l->state))
+        return false;
+    return !ag_state_revoked(l->state, p->session_id, p->sid, p->subject, p->created_at, now);
+}
+
+struct ag_login_pin *ag_login_pin_new(struct ag_login *l, const struct ag_session *s)
+{
+    if (!s || !s->allowed || !s->session_id)
+        return NULL;
+    struct ag_login_pin *p = calloc(1, sizeof(*p));
+    if (!p)
+        abort();
+    p->session_id = ag_login_pin_dup(s->session_id);
+    p->sid = ag_login_pin_dup(s->sid);
+    p->subject = ag_login_pin_dup(s->subject);
+    p->created_at = s->created_at;
+    p->last_seen = s->last_seen;
+    p->access_expires_at = s->access_expires_at;
+    if (!ag_login_pin_check(l, p, ag_login_now(l))) {
+        ag_login_pin_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void ag_login_pin_free(void *pin)
+{
+    struct ag_login_pin *p = pin;
+    if (!p)
+        return;
+    free(p->session_id);
+    free(p->sid);
+    free(p->subject);
+    free(p);
+}
+
+bool ag_login_pin_valid(struct ag_login *l, const struct ag_login_pin *pin)
+{
+    return pin && ag_login_pin_check(l, pin, ag_login_now(l));
+}

@@ -229,41 +229,81 @@ enum ag_rc ag_session_cookie_set(struct ag_arena *a, const struct ag_seal_ctx *c
     return AG_OK;
 }
 
+/* The sealed value of req's session cookie(s) and its chunk count: AG_OK with *value NULL when
+ * there is none. */
+static enum ag_rc ag_session_cookie_gather(struct ag_arena *a, const struct ag_seal_ctx *ctx,
+                                           const struct ag_http_request *req, const char **value,
+                                           size_t *count, struct ag_err *err)
+{
+    *value = NULL;
+    *count = 0;
+    const size_t max_total = (size_t)AG_SESSION_CHUNK_LEN * AG_SESSION_MAX_CHUNKS + 64;
+    const char *single = ag_http_cookie_get(a, req, ctx->cookie_name);
+    size_t n = 0;
+    if (single && *single) {
+        *value = single;
+        *count = 1;
+        return AG_OK;
+    }
+    struct ag_buf joined;
+    ag_buf_init(&joined, max_total);
+    for (n = 0; n <= AG_SESSION_MAX_CHUNKS; n++) {
+        const char *part = ag_http_cookie_get(a, req, ag_session_chunk_name(a, ctx, n));
+        if (!part)
+            break;
+        if (n == AG_SESSION_MAX_CHUNKS || ag_buf_puts(&joined, part) != AG_OK) {
+            ag_buf_release(&joined, 0);
+            return ag_err_set(err, AG_EINVAL, "session cookie oversized");
+        }
+    }
+    if (n == 0) {
+        ag_buf_release(&joined, 0);
+        return AG_OK; /* no session cookie at all */
+    }
+    if (n == 1) {
+        ag_buf_release(&joined, 0);
+        return ag_err_set(err, AG_EPARSE, "session cookie: lone chunk 0");
+    }
+    *value = ag_arena_strndup(a, joined.data ? joined.data : "", joined.len);
+    *count = n;
+    ag_buf_release(&joined, 0);
+    return AG_OK;
+}
+
+bool ag_session_cookie_key(struct ag_arena *a, const struct ag_seal_ctx *ctx,
+                           const struct ag_http_request *req, const char **key, size_t *len)
+{
+    const char *value = NULL;
+    size_t n = 0;
+    struct ag_err err = {0};
+    if (ag_session_cookie_gather(a, ctx, req, &value, &n, &err) != AG_OK || !value)
+        return false;
+    const size_t max_total = (size_t)AG_SESSION_CHUNK_LEN * AG_SESSION_MAX_CHUNKS + 64;
+    if (strlen(value) > max_total)
+        return false;
+    /* memcpy, not printf: the value is kilobytes and this runs on every cookie request */
+    const char *aad = ag_session_aad(a, ctx, n);
+    size_t al = strlen(aad), vl = strlen(value);
+    char *k = ag_arena_alloc(a, al + 1 + vl + 1);
+    memcpy(k, aad, al + 1);
+    k[al] = '\n'; /* over aad's terminator */
+    memcpy(k + al + 1, value, vl + 1);
+    *key = k;
+    *len = al + 1 + vl;
+    return true;
+}
+
 enum ag_rc ag_session_cookie_open(struct ag_arena *a, const struct ag_seal_ctx *ctx,
                                   const struct ag_http_request *req, long long now,
                                   struct ag_session **out, struct ag_err *err)
 {
     *out = NULL;
     const size_t max_total = (size_t)AG_SESSION_CHUNK_LEN * AG_SESSION_MAX_CHUNKS + 64;
-    const char *single = ag_http_cookie_get(a, req, ctx->cookie_name);
     const char *value = NULL;
     size_t n = 0;
-    if (single && *single) {
-        value = single;
-        n = 1;
-    } else {
-        struct ag_buf joined;
-        ag_buf_init(&joined, max_total);
-        for (n = 0; n <= AG_SESSION_MAX_CHUNKS; n++) {
-            const char *part = ag_http_cookie_get(a, req, ag_session_chunk_name(a, ctx, n));
-            if (!part)
-                break;
-            if (n == AG_SESSION_MAX_CHUNKS || ag_buf_puts(&joined, part) != AG_OK) {
-                ag_buf_release(&joined, 0);
-                return ag_err_set(err, AG_EINVAL, "session cookie oversized");
-            }
-        }
-        if (n == 0) {
-            ag_buf_release(&joined, 0);
-            return AG_OK; /* no session cookie at all */
-        }
-        if (n == 1) {
-            ag_buf_release(&joined, 0);
-            return ag_err_set(err, AG_EPARSE, "session cookie: lone chunk 0");
-        }
-        value = ag_arena_strndup(a, joined.data ? joined.data : "", joined.len);
-        ag_buf_release(&joined, 0);
-    }
+    enum ag_rc grc = ag_session_cookie_gather(a, ctx, req, &value, &n, err);
+    if (grc != AG_OK || !value)
+        return grc;
     size_t vlen = strlen(value);
     if (vlen > max_total)
         return ag_err_set(err, AG_EINVAL, "session cookie oversized (%zu bytes)", vlen);

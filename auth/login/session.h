@@ -63,6 +63,12 @@ enum ag_rc ag_session_cookie_open(struct ag_arena *a, const struct ag_seal_ctx *
                                   const struct ag_http_request *req, long long now,
                                   struct ag_session **out, struct ag_err *err) AG_WUR;
 
+/** The exact bytes ag_session_cookie_open would authenticate: "<AAD>\n<sealed value>", in the
+ * arena. False when req has no session cookie (or only a malformed layout: a lone chunk 0, too
+ * many chunks, oversized). */
+bool ag_session_cookie_key(struct ag_arena *a, const struct ag_seal_ctx *ctx,
+                           const struct ag_http_request *req, const char **key, size_t *len);
+
 /** Adds Set-Cookie headers to resp that clear every session cookie and chunk present in req
  * (and `<cookie_name>` itself even if absent). */
 void ag_session_cookie_clear(struct ag_arena *a, const struct ag_seal_ctx *ctx,

@@ -29,6 +29,8 @@ static void ag_authcache_drop(struct ag_authcache_entry *e)
     free(e->headers);
     free(e->user);
     free(e->roles);
+    if (e->aux_free)
+        e->aux_free(e->aux);
     memset(e, 0, sizeof(*e));
 }
 
@@ -57,12 +59,16 @@ static char *ag_authcache_dup(const char *s, size_t n)
     return d;
 }
 
-void ag_authcache_put(struct ag_authcache *c, const char *token, size_t len, uint64_t owner,
-                      uint64_t keys_gen, int64_t expires, const char *headers, size_t headers_len,
-                      const char *user, const char *roles)
+void ag_authcache_put_aux(struct ag_authcache *c, const char *token, size_t len, uint64_t owner,
+                          uint64_t keys_gen, int64_t expires, const char *headers,
+                          size_t headers_len, const char *user, const char *roles, void *aux,
+                          void (*aux_free)(void *))
 {
-    if (len == 0 || len > AG_AUTHCACHE_MAX_TOKEN)
+    if (len == 0 || len > AG_AUTHCACHE_MAX_TOKEN) {
+        if (aux_free)
+            aux_free(aux);
         return;
+    }
     struct ag_authcache_entry *e = &c->slots[ag_authcache_slot(token, len)];
     ag_authcache_drop(e);
     e->token = ag_authcache_dup(token, len);
@@ -74,6 +80,23 @@ void ag_authcache_put(struct ag_authcache *c, const char *token, size_t len, uin
     e->headers_len = headers_len;
     e->user = ag_authcache_dup(user ? user : "", user ? strlen(user) : 0);
     e->roles = ag_authcache_dup(roles ? roles : "", roles ? strlen(roles) : 0);
+    e->aux = aux;
+    e->aux_free = aux_free;
+}
+
+void ag_authcache_put(struct ag_authcache *c, const char *token, size_t len, uint64_t owner,
+                      uint64_t keys_gen, int64_t expires, const char *headers, size_t headers_len,
+                      const char *user, const char *roles)
+{
+    ag_authcache_put_aux(c, token, len, owner, keys_gen, expires, headers, headers_len, user, roles,
+                         NULL, NULL);
+}
+
+void ag_authcache_forget(struct ag_authcache *c, const char *token, size_t len)
+{
+    struct ag_authcache_entry *e = &c->slots[ag_authcache_slot(token, len)];
+    if (e->token && ag_secret_equal(e->token, e->token_len, token, len))
+        ag_authcache_drop(e);
 }
 
 void ag_authcache_clear(struct ag_authcache *c)

@@ -1,7 +1,7 @@
-/* A per-loop cache of bearer decisions: token -> the identity header block airgate sends
- * upstream (X-Forwarded-*, X-Airflow-Roles, X-Airgate-Assertion), with the user and roles for
- * the log. A hit skips the verified-token cache, the role map and the assertion signer, and
- * takes no lock (each loop owns its cache). Entries compare the whole token in constant time,
+/* A per-loop cache of bearer (and session-cookie) decisions: token -> the identity header block
+ * airgate sends upstream (X-Forwarded-*, X-Airflow-Roles, X-Airgate-Assertion), with the user and
+ * roles for the log. A hit skips the verified-token cache, the role map and the assertion signer,
+ * and takes no lock (each loop owns its cache). Entries compare the whole token in constant time,
  * are tied to the runtime and key-set generation they were made under, and expire before the
  * token or the assertion inside them would. Pure: no sockets, no clock. */
 #ifndef AG_PROXY_AUTHCACHE_H
@@ -23,6 +23,8 @@ struct ag_authcache_entry {
     char *headers;     /* identity header lines, "Name: value\r\n" each */
     size_t headers_len;
     char *user, *roles;
+    void *aux; /* the caller's: e.g. the session pin a cookie entry is re-checked with */
+    void (*aux_free)(void *);
 };
 
 struct ag_authcache {
@@ -40,6 +42,16 @@ const struct ag_authcache_entry *ag_authcache_get(struct ag_authcache *c, const 
 void ag_authcache_put(struct ag_authcache *c, const char *token, size_t len, uint64_t owner,
                       uint64_t keys_gen, int64_t expires, const char *headers, size_t headers_len,
                       const char *user, const char *roles);
+
+/** ag_authcache_put with an aux pointer the entry owns (aux_free(aux) when it is dropped; also
+ * when it is not stored). */
+void ag_authcache_put_aux(struct ag_authcache *c, const char *token, size_t len, uint64_t owner,
+                          uint64_t keys_gen, int64_t expires, const char *headers,
+                          size_t headers_len, const char *user, const char *roles, void *aux,
+                          void (*aux_free)(void *));
+
+/** Drops the entry for token, if any (e.g. when its aux no longer holds). */
+void ag_authcache_forget(struct ag_authcache *c, const char *token, size_t len);
 
 /** Frees every entry (c itself is the caller's). */
 void ag_authcache_clear(struct ag_authcache *c);

@@ -196,6 +196,11 @@ static void ag_front_shard_stop(struct ag_loop *loop)
     ag_req_pool_free(l);
     ag_runtime_unref(l->rt);
     l->rt = NULL;
+    if (l->sesscache) {
+        ag_authcache_clear(l->sesscache);
+        free(l->sesscache);
+        l->sesscache = NULL;
+    }
     if (l->authcache) {
         ag_authcache_clear(l->authcache);
         free(l->authcache);

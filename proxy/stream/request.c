@@ -319,8 +319,16 @@ void ag_req_decide(struct ag_req *r, bool may_block)
     }
     r->vid = g.id;
     r->verdict = AG_V_FORWARD;
-    if (ag_authpath_cacheable(&r->ap, lr.verdict, r->extra.n_headers > 0))
+    if (lr.verdict == AG_LOGIN_ALLOW && r->ap.authz.n == 0 && !lr.refreshed &&
+        r->extra.n_headers == 0) {
+        /* a session decision without a renewed cookie: cacheable for the same sealed cookie
+         * while the session's checks still pass (ag_req_cached_session), and for at most a
+         * quarter of the assertion lifetime */
+        r->vsession = lr.session;
+        ag_req_cache_until(r, 0);
+    } else if (ag_authpath_cacheable(&r->ap, lr.verdict, r->extra.n_headers > 0)) {
         ag_req_cache_until(r, g.exp);
+    }
 }
 
 /* Acts on the decision, on the loop. */
@@ -436,6 +444,10 @@ void ag_req_begin(struct ag_req *r)
         r->collect = true;
         r->cbody = ag_arena_alloc(r->arena, AG_REQ_COLLECT_MAX + 1);
         r->cbody_len = 0;
+        return;
+    }
+    if (ag_req_cached_session(r)) {
+        ag_req_conclude(r);
         return;
     }
     switch (ag_authpath_where(&r->ap, svc->offload != NULL)) {

@@ -80,6 +80,7 @@ struct ag_req {
     const char *vheaders;          /* AG_V_FORWARD from the loop's bearer cache: identity block */
     size_t vheaders_len;
     int64_t cache_until; /* > 0: the bearer decision may be cached until then (wall clock s) */
+    const struct ag_session *vsession; /* allowed by this session cookie alone (cacheable) */
     int status;
     unsigned long long body_in, bytes_out;
     uint64_t t0_us, t_up_us;
@@ -139,6 +140,11 @@ void ag_req_prepare(struct ag_req *r, const struct ag_identity *id);
 /** A bearer request (ag_authpath_where said AG_AP_TRY_CACHE) this loop already decided:
  * forwards with the cached identity block. False on a miss. */
 bool ag_req_cached_bearer(struct ag_req *r);
+
+/** A session-cookie request this loop already decided for the very same sealed cookie, whose
+ * session still passes every time and revocation check (ag_login_pin_valid): forwards with the
+ * cached identity block without decrypting the cookie or going to a worker. */
+bool ag_req_cached_session(struct ag_req *r);
 
 /* request.c */
 /** A request record from sh's pool (zeroed, with its arena). */

@@ -44,6 +44,7 @@ struct ag_shard {
     struct ag_req *free_reqs;
     int n_free_reqs;
     struct ag_authcache *authcache; /* bearer decisions (authcache.h), created on first use */
+    struct ag_authcache *sesscache; /* session-cookie decisions, keyed by the sealed cookie */
     struct ag_runtime *rt;          /* current runtime, refreshed per generation */
     unsigned rt_gen;
     char date[64]; /* "Date: ...\r\n" for the current second */

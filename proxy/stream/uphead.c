@@ -9,6 +9,7 @@
 
 #include "auth/assertion/assertion.h"
 #include "auth/jose/keycache.h"
+#include "auth/login/login.h"
 #include "core/arena.h"
 #include "core/log.h"
 #include "proxy/decide/authcache.h"
@@ -101,6 +102,20 @@ static void ag_req_cache_put(struct ag_req *r, const char *block, size_t len)
                      r->roles);
 }
 
+/* Forwards r with a cached identity block. */
+static void ag_req_forward_cached(struct ag_req *r, const struct ag_authcache_entry *e)
+{
+    /* copies: the entry may be replaced while this request still runs */
+    r->vheaders = ag_arena_memdup(r->arena, e->headers, e->headers_len);
+    r->vheaders_len = e->headers_len;
+    r->user = ag_arena_strdup(r->arena, e->user);
+    r->roles = ag_arena_strdup(r->arena, e->roles);
+    r->lctx.user = r->user;
+    r->vid = NULL;
+    r->verdict = AG_V_FORWARD;
+    ag_metrics_decision(AG_DECISION_ALLOW);
+}
+
 /* A bearer request this loop already decided: forwards with the cached identity block. Which
  * requests may be answered from the cache is the precedence's call (ag_authpath_where). */
 bool ag_req_cached_bearer(struct ag_req *r)
@@ -114,15 +129,54 @@ bool ag_req_cached_bearer(struct ag_req *r)
                          ag_keycache_generation(r->rt->keys->kc), (int64_t)time(NULL));
     if (!e)
         return false;
-    /* copies: the entry may be replaced while this request still runs */
-    r->vheaders = ag_arena_memdup(r->arena, e->headers, e->headers_len);
-    r->vheaders_len = e->headers_len;
-    r->user = ag_arena_strdup(r->arena, e->user);
-    r->roles = ag_arena_strdup(r->arena, e->roles);
-    r->lctx.user = r->user;
-    r->vid = NULL;
-    r->verdict = AG_V_FORWARD;
-    ag_metrics_decision(AG_DECISION_ALLOW);
+    ag_req_forward_cached(r, e);
+    return true;
+}
+
+/* Remembers this request's session decision on its loop, keyed by the sealed cookie. */
+static void ag_req_session_put(struct ag_req *r, const char *block, size_t len)
+{
+    struct ag_login *lg = r->rt->login;
+    const char *key;
+    size_t kl;
+    if (!lg || !ag_login_session_key(lg, r->arena, &r->req, &key, &kl))
+        return;
+    struct ag_login_pin *pin = ag_login_pin_new(lg, r->vsession);
+    if (!pin)
+        return;
+    struct ag_shard *l = r->sh;
+    if (!l->sesscache) {
+        l->sesscache = calloc(1, sizeof(*l->sesscache));
+        if (!l->sesscache)
+            abort();
+    }
+    ag_authcache_put_aux(l->sesscache, key, kl, r->rt_gen, 0, r->cache_until, block, len, r->user,
+                         r->roles, pin, ag_login_pin_free);
+}
+
+bool ag_req_cached_session(struct ag_req *r)
+{
+    struct ag_shard *l = r->sh;
+    struct ag_login *lg = r->rt->login;
+    const struct ag_http_request *req = &r->req;
+    /* what the precedence decides before the session check (decide/authpath.h) stays there */
+    const struct ag_authpath_in *ap = &r->ap;
+    if (!lg || !l->sesscache || ap->oauth2 || ap->logout || ap->public_route ||
+        ap->body_too_large || ap->authz.n > 0 || !ap->session_cookie)
+        return false;
+    const char *key;
+    size_t kl;
+    if (!ag_login_session_key(lg, r->arena, req, &key, &kl))
+        return false;
+    const struct ag_authcache_entry *e =
+        ag_authcache_get(l->sesscache, key, kl, r->rt_gen, 0, (int64_t)time(NULL));
+    if (!e)
+        return false;
+    if (!ag_login_pin_valid(lg, e->aux)) { /* revoked, idle, refresh or renewal due: decide */
+        ag_authcache_forget(l->sesscache, key, kl);
+        return false;
+    }
+    ag_req_forward_cached(r, e);
     return true;
 }
 
@@ -183,7 +237,11 @@ void ag_req_prepare(struct ag_req *r, const struct ag_identity *id)
     ag_sb_put(&b, "\r\n", 2);
     r->up_head = b.p;
     r->up_head_len = b.len;
-    if (id && r->cache_until > 0)
-        ag_req_cache_put(r, b.p + id_from, id_to - id_from);
+    if (id && r->cache_until > 0) {
+        if (r->vsession)
+            ag_req_session_put(r, b.p + id_from, id_to - id_from);
+        else
+            ag_req_cache_put(r, b.p + id_from, id_to - id_from);
+    }
     r->retry_ok = ag_req_idempotent(req->method) && !r->head.chunked && r->head.content_length <= 0;
 }

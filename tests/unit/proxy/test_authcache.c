@@ -105,3 +105,61 @@ Test(authcache, five_thousand_tokens_never_cross)
     cr_assert_gt(hits, AG_AUTHCACHE_SLOTS / 4);
     cr_assert_leq(hits, AG_AUTHCACHE_SLOTS);
 }
+
+/* ---- aux (the session pin of a cookie entry): owned by the entry ---- */
+
+static int aux_freed;
+
+static void aux_free(void *p)
+{
+    aux_freed++;
+    free(p);
+}
+
+static void put_aux(const char *key, int64_t until)
+{
+    int *aux = malloc(sizeof(*aux));
+    cr_assert_not_null(aux);
+    *aux = 42;
+    ag_authcache_put_aux(cache, key, strlen(key), 1, 0, until, "X: y\r\n", 6, "bob", "Admin", aux,
+                         aux_free);
+}
+
+Test(authcache, aux_is_kept_and_freed_on_replace_forget_and_clear)
+{
+    aux_freed = 0;
+    put_aux("airgate#1\nsealed-value-one", 1000);
+    const struct ag_authcache_entry *e =
+        ag_authcache_get(cache, "airgate#1\nsealed-value-one", 26, 1, 0, 10);
+    cr_assert_not_null(e);
+    cr_assert_eq(*(int *)e->aux, 42);
+    put_aux("airgate#1\nsealed-value-one", 1000); /* replaces: the old aux goes */
+    cr_assert_eq(aux_freed, 1);
+    /* forgetting another key that may share the slot leaves the entry alone */
+    ag_authcache_forget(cache, "airgate#1\nsealed-value-two", 26);
+    cr_assert_not_null(ag_authcache_get(cache, "airgate#1\nsealed-value-one", 26, 1, 0, 10));
+    ag_authcache_forget(cache, "airgate#1\nsealed-value-one", 26);
+    cr_assert_eq(aux_freed, 2);
+    cr_assert_null(ag_authcache_get(cache, "airgate#1\nsealed-value-one", 26, 1, 0, 10));
+    put_aux("airgate#1\nsealed-value-three", 1000);
+    ag_authcache_clear(cache);
+    cr_assert_eq(aux_freed, 3);
+}
+
+Test(authcache, aux_of_an_entry_not_stored_is_freed)
+{
+    aux_freed = 0;
+    size_t n = AG_AUTHCACHE_MAX_TOKEN + 1;
+    char *big = malloc(n + 1);
+    cr_assert_not_null(big);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    put_aux(big, 1000);
+    cr_assert_eq(aux_freed, 1);
+    cr_assert_null(ag_authcache_get(cache, big, n, 1, 0, 10));
+    free(big);
+    /* an expired entry is dropped (with its aux) when looked up */
+    put_aux("k", 5);
+    cr_assert_null(ag_authcache_get(cache, "k", 1, 1, 0, 5));
+    cr_assert_eq(aux_freed, 2);
+}
