@@ -140,7 +140,7 @@ test('without oidc.decryption_key an encrypted ID token is refused with today\'s
 
 // The key is published with alg RSA-OAEP, so an IdP set to RSA-OAEP-256 finds no key to encrypt
 // to and refuses the code exchange; a JWE that arrives with RSA-OAEP-256 anyway is refused by
-// airgate with "RSA-OAEP-256 is not supported ... RSA-OAEP or ECDH-ES" (tests/unit/auth/test_jwe.c).
+// airgate with "RSA-OAEP-256 is not supported ... RSA-OAEP or ECDH-ES" (tests/unit/auth/jose/test_jwe.c).
 test('an IdP set to RSA-OAEP-256 cannot use the published key: the login fails cleanly', { skip, timeout: 30000 }, async () => {
   await setClient({
     jwks_uri: `${gate.url}/.well-known/airgate/jwks.json`,
