@@ -1,6 +1,7 @@
 /* The front: listening socket, TLS contexts, the loops' lifecycle; see front.h. */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "proxy/stream/front.h"
+#include "proxy/stream/peers.h"
 
 #include <arpa/inet.h>
 #include <sched.h>
@@ -189,6 +190,7 @@ enum ag_rc ag_front_start(struct ag_proxy *px, const struct ag_config *cfg, stru
     if (!f)
         abort();
     f->px = px;
+    f->peers = ag_peers_new();
     pthread_mutex_init(&f->tls_lock, NULL);
     long n = cfg->server.threads > 0 ? cfg->server.threads : ag_front_cpus();
     f->n_loops = n < 1 ? 1 : (int)n;
@@ -327,5 +329,6 @@ void ag_front_free(struct ag_front *f)
     ag_tls_ctx_unref(f->tls);
     ag_tls_ctx_unref(f->up_tls);
     pthread_mutex_destroy(&f->tls_lock);
+    ag_peers_free(f->peers);
     free(f);
 }

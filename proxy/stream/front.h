@@ -15,6 +15,7 @@ struct ag_proxy;
 struct ag_shard;
 struct ag_tls_ctx;
 struct ag_ev;
+struct ag_peers;
 
 struct ag_front {
     struct ag_proxy *px;
@@ -24,6 +25,7 @@ struct ag_front {
     struct ag_shard *shards;   /* one per event loop (shard.h) */
     int n_loops;
     atomic_int n_conns;
+    struct ag_peers *peers; /* open connections per address (server.max_connections_per_ip) */
     uint16_t port;
 };
 
