@@ -486,8 +486,10 @@ void ag_cconn_listen_ready(struct ag_ev *ev, uint32_t events)
         const struct sockaddr *sa = (const struct sockaddr *)&ss;
         /* behind a load balancer every peer is one of its front ends: no per-address cap */
         long per_ip = cfg->server.max_connections_per_ip;
-        bool counted =
-            per_ip > 0 && !ag_cidr_match_sockaddr(cfg->trusted_proxies, cfg->n_trusted_proxies, sa);
+        long max = cfg->server.max_connections;
+        /* a per-address cap at or above the global one adds nothing */
+        bool counted = per_ip > 0 && (max <= 0 || per_ip < max) &&
+                       !ag_cidr_match_sockaddr(cfg->trusted_proxies, cfg->n_trusted_proxies, sa);
         if (counted && !ag_peers_take(f->peers, sa, per_ip)) {
             if (ag_cconn_log_due(&ag_cconn_per_ip_log_ms, l->loop.now_ms)) {
                 char ip[INET6_ADDRSTRLEN];
@@ -499,7 +501,6 @@ void ag_cconn_listen_ready(struct ag_ev *ev, uint32_t events)
             close(fd);
             continue;
         }
-        long max = cfg->server.max_connections;
         if (max > 0 && atomic_load(&f->n_conns) >= max && !ag_cconn_shed(l, max)) {
             if (ag_cconn_log_due(&ag_cconn_max_log_ms, l->loop.now_ms))
                 ag_log(AG_LOG_WARN, NULL,
