@@ -98,6 +98,10 @@ void ag_login_session_check_ex(struct ag_login *l, struct ag_arena *a,
 bool ag_login_when_refreshed(struct ag_login *l, const struct ag_login_result *res,
                              struct ag_login_waiter *w);
 
+/** Waits, at most about max_s seconds, until no refresh is queued or running and every parked
+ * request's callback has run (before the proxy stops the threads those callbacks use). */
+void ag_login_quiesce(struct ag_login *l, int max_s);
+
 /** The IdP circuit breaker's state (auth/idp/breaker.h: closed, open, half-open), for metrics
  * and /statusz. */
 enum ag_breaker_state ag_login_idp_circuit(struct ag_login *l);

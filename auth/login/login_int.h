@@ -123,8 +123,8 @@ void ag_login_refresh_stop(struct ag_login *l);
 /** Empties a slot (wiping what it holds). */
 void ag_login_slot_reset(struct ag_refresh_slot *sl);
 
-/** Waits (bounded) until no refresh is queued or running (tests). */
-void ag_login_refresh_idle(struct ag_login *l);
+/** ag_login_quiesce with a bound for tests. */
+#define ag_login_refresh_idle(l) ag_login_quiesce((l), 30)
 
 /** POST /oauth2/backchannel-logout (auth/login/backchannel.c). */
 void ag_login_backchannel_logout(struct ag_login *l, struct ag_arena *a,

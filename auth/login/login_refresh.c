@@ -282,7 +282,6 @@ static void *ag_login_refresh_main(void *arg)
         sl->keep_until = sl->done_at + keep;
         struct ag_login_waiter *w = sl->waiters;
         sl->waiters = NULL;
-        l->q_running--;
         pthread_cond_broadcast(&l->cond);
         pthread_mutex_unlock(&l->lock);
         while (w) { /* outside the lock: a callback may queue work elsewhere */
@@ -292,6 +291,8 @@ static void *ag_login_refresh_main(void *arg)
             w = next;
         }
         pthread_mutex_lock(&l->lock);
+        l->q_running--; /* after the callbacks: ag_login_quiesce means they all ran */
+        pthread_cond_broadcast(&l->cond);
     }
     pthread_mutex_unlock(&l->lock);
     return NULL;
@@ -321,10 +322,10 @@ void ag_login_refresh_stop(struct ag_login *l)
     pthread_cond_destroy(&l->q_cond);
 }
 
-void ag_login_refresh_idle(struct ag_login *l)
+void ag_login_quiesce(struct ag_login *l, int max_s)
 {
     pthread_mutex_lock(&l->lock);
-    for (int i = 0; i < 1000 && (l->q_running > 0 || l->q_head >= 0); i++) {
+    for (int i = 0; i < max_s && (l->q_running > 0 || l->q_head >= 0); i++) {
         struct timespec d;
         clock_gettime(CLOCK_REALTIME, &d);
         d.tv_sec += 1;
