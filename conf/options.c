@@ -161,7 +161,12 @@ const struct ag_conf_opt ag_conf_opts[] = {
     {"server.max_body_bytes", AG_OPT_INT, FLD(server.max_body_bytes), 0, "10485760", 0, 1073741824,
      NULL, "Largest request body accepted (413 above)."},
     {"server.max_connections", AG_OPT_INT, FLD(server.max_connections), 0, "1024", 1, 100000, NULL,
-     "Concurrent client connections."},
+     "Concurrent client connections. At the cap, the oldest connections that have not sent a "
+     "whole request head yet are closed to make room before new ones are refused."},
+    {"server.max_connections_per_ip", AG_OPT_INT, FLD(server.max_connections_per_ip), 0, "64", 0,
+     100000, NULL,
+     "Concurrent client connections from one address, except addresses in `trusted_proxies` "
+     "(behind a load balancer every peer is one of its front ends); 0: no per-address cap."},
     {"server.client_header_timeout_s", AG_OPT_INT, FLD(server.client_header_timeout_s), 0, "10", 1,
      300, NULL, "Time a client has to send the request head (slowloris)."},
     {"server.client_body_timeout_s", AG_OPT_INT, FLD(server.client_body_timeout_s), 0, "60", 0,

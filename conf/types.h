@@ -130,6 +130,7 @@ struct ag_config {
         long max_header_bytes;
         long max_body_bytes;
         long max_connections;
+        long max_connections_per_ip;  /* peers outside trusted_proxies; 0: no cap */
         long client_header_timeout_s; /* time allowed to send the request head (slowloris) */
         long idle_timeout_s;          /* keep-alive idle connections */
         long client_body_timeout_s;   /* time for the body, + 1 s per client_body_min_rate bytes */

@@ -306,6 +306,16 @@ static void ag_check_rest(struct ag_conf_ctx *ctx)
 {
     struct ag_config *c = ctx->cfg;
     c->tls_enabled = c->tls_cert_file && c->tls_key_file;
+    /* the default above a small server.max_connections is no cap; a value set above it is a
+     * mistake */
+    enum ag_conf_src per_ip_src =
+        ctx->slots[ag_conf_opt_find("server.max_connections_per_ip")].origin.src;
+    if (c->server.max_connections_per_ip > c->server.max_connections &&
+        (per_ip_src == AG_SRC_FILE || per_ip_src == AG_SRC_ENV))
+        ag_conf_error(ctx, ag_loc_key(ctx, "server.max_connections_per_ip"),
+                      "server.max_connections_per_ip",
+                      "%ld is more than server.max_connections (%ld)",
+                      c->server.max_connections_per_ip, c->server.max_connections);
     if (!c->tls_cert_file != !c->tls_key_file) {
         const char *set = c->tls_cert_file ? "tls.cert_file" : "tls.key_file";
         const char *unset = c->tls_cert_file ? "tls.key_file" : "tls.cert_file";

@@ -81,6 +81,9 @@ static void ag_proxy_free_parts(struct ag_proxy *px)
 {
     ag_mgmt_http_stop(px->mgmt); /* first: its handler reads everything below */
     ag_health_stop(px->health);
+    /* parked requests come back through the decision pool when their refresh ends */
+    if (px->rt && px->rt->login)
+        ag_login_quiesce(px->rt->login, 30);
     ag_offload_stop(px->offload); /* the loops still run: they receive the last decisions */
     ag_front_free(px->front);
     ag_token_cache_free(px->tc);

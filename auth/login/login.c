@@ -49,6 +49,8 @@ static bool ag_login_default_reachable(void *ctx)
 {
     struct ag_login *l = ctx;
     long long now = (long long)time(NULL);
+    if (ag_breaker_refusing(&l->breaker, ag_breaker_now_ms()))
+        return false; /* the circuit is open: the IdP is not called, nor sent browsers to */
     pthread_mutex_lock(&l->lock);
     if (l->reach_probing || (l->reach_at && now - l->reach_at < AG_REACH_CACHE_S)) {
         bool ok = l->reach_at ? l->reach_ok : true;
@@ -57,6 +59,12 @@ static bool ag_login_default_reachable(void *ctx)
     }
     l->reach_probing = true;
     pthread_mutex_unlock(&l->lock);
+    if (!ag_breaker_allow(&l->breaker, ag_breaker_now_ms())) {
+        pthread_mutex_lock(&l->lock);
+        l->reach_probing = false;
+        pthread_mutex_unlock(&l->lock);
+        return false;
+    }
     long t = l->cfg->oidc.http_timeout_ms > 0 && l->cfg->oidc.http_timeout_ms < 2000
                  ? l->cfg->oidc.http_timeout_ms
                  : 2000;
@@ -69,6 +77,7 @@ static bool ag_login_default_reachable(void *ctx)
     struct ag_err err;
     bool ok = ag_http_fetch_get(url, &o, &b, &err) == AG_OK;
     ag_buf_release(&b, 0);
+    ag_breaker_report(&l->breaker, ok, ag_breaker_now_ms());
     if (!ok)
         ag_log(AG_LOG_WARN, NULL, "login: identity provider unreachable: %s", err.msg);
     pthread_mutex_lock(&l->lock);
@@ -118,6 +127,7 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
     l->arena = ag_arena_new(0);
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->cond, NULL);
+    ag_breaker_init(&l->breaker);
     l->hooks = (struct ag_login_hooks){.ctx = l,
                                        .post = ag_login_default_post,
                                        .verify = ag_login_default_verify,
@@ -172,6 +182,11 @@ enum ag_rc ag_login_new(const struct ag_config *cfg, struct ag_keycache *kc,
     l->granting.items = ag_arena_calloc(l->arena, cfg->roles.n_rules + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->roles.n_rules; i++)
         l->granting.items[l->granting.n++] = cfg->roles.rules[i].idp_role;
+    rc = ag_login_refresh_start(l, err);
+    if (rc != AG_OK) {
+        ag_login_free(l);
+        return rc;
+    }
     *out = l;
     return AG_OK;
 }
@@ -190,14 +205,13 @@ void ag_login_free(struct ag_login *l)
 {
     if (!l)
         return;
+    if (l->q_n > 0)
+        ag_login_refresh_stop(l);
     ag_jwe_keys_free(l->dec);
     ag_state_free(l->own_state);
-    for (size_t i = 0; i < AG_REFRESH_SLOTS; i++) {
-        if (l->slots[i].session) {
-            ag_secret_wipe(l->slots[i].session, strlen(l->slots[i].session));
-            free(l->slots[i].session);
-        }
-    }
+    for (size_t i = 0; i < AG_REFRESH_SLOTS; i++)
+        ag_login_slot_reset(&l->slots[i]);
+    ag_breaker_destroy(&l->breaker);
     ag_seal_ctx_wipe(&l->session_ctx);
     ag_seal_ctx_wipe(&l->state_ctx);
     pthread_mutex_destroy(&l->lock);
@@ -230,7 +244,8 @@ static void ag_login_begin(struct ag_login *l, struct ag_arena *a,
                            struct ag_http_response *resp)
 {
     const struct ag_oidc_meta *m = l->hooks.meta(l->hooks.ctx);
-    if (!m || !m->authorization_endpoint || !l->hooks.reachable(l->hooks.ctx)) {
+    if (!m || !m->authorization_endpoint || ag_breaker_refusing(&l->breaker, ag_breaker_now_ms()) ||
+        !l->hooks.reachable(l->hooks.ctx)) {
         ag_log(AG_LOG_WARN, NULL, "login: cannot start, identity provider unavailable");
         ag_login_unavailable(a, req, rd, resp);
         return;
@@ -350,8 +365,8 @@ static void ag_login_callback(struct ag_login *l, struct ag_arena *a,
     struct ag_buf body;
     ag_buf_init(&body, AG_OIDC_TOKEN_MAX_BYTES);
     long status = 0;
-    rc = l->hooks.post(l->hooks.ctx, m->token_endpoint, treq.authorization, treq.body, &body,
-                       &status, &err);
+    rc = ag_login_idp_post(l, m->token_endpoint, treq.authorization, treq.body, &body, &status,
+                           &err);
     struct ag_token_response tr;
     if (rc == AG_OK)
         rc = ag_oidc_token_response_parse(a, status, body.data, body.len, &tr, &err);

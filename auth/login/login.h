@@ -15,7 +15,9 @@
 #define AG_AUTH_LOGIN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
+#include "auth/idp/breaker.h"
 #include "conf/config.h"
 #include "core/arena.h"
 #include "core/err.h"
@@ -54,6 +56,8 @@ enum ag_login_verdict {
     AG_LOGIN_NONE = 0, /* no valid session (absent, bad, expired, refresh refused) */
     AG_LOGIN_ALLOW,    /* signed in with an Airflow role: forward */
     AG_LOGIN_DENY,     /* signed in, no Airflow role: resp holds the 403 */
+    AG_LOGIN_WAIT,     /* (may_park only) the access token has expired and its refresh is
+                        * running: park with ag_login_when_refreshed, then check again */
 };
 
 struct ag_login_result {
@@ -62,6 +66,14 @@ struct ag_login_result {
     const char *why;        /* for the log: never a token */
     bool refreshed;         /* the tokens were refreshed during this request */
     const struct ag_session *session; /* ALLOW and DENY: the (possibly renewed) session */
+    uint8_t wait_key[32];             /* WAIT: which refresh */
+};
+
+/** A parked request's callback, embedded in the caller's request (no allocation). */
+struct ag_login_waiter {
+    struct ag_login_waiter *next;
+    void (*cb)(void *arg); /* called once, on a refresh thread, when the refresh finishes */
+    void *arg;
 };
 
 /** Checks the session cookie of req, refreshing the tokens first when they are about to expire
@@ -94,6 +106,29 @@ void ag_login_pin_free(void *pin);
  * revocation (state/), state.on_unavailable, and refresh / renewal due are all checked. Never
  * blocks; safe on an event loop. */
 bool ag_login_pin_valid(struct ag_login *l, const struct ag_login_pin *pin);
+
+/** The same; a refresh that is due while the access token is still valid never waits: the
+ * request is served with the current tokens and the refresh runs on the login module's own
+ * threads (the next request of the session picks up the renewed cookie). Only an expired access
+ * token waits for it: on this thread (bounded) when may_park is false, else the verdict is
+ * AG_LOGIN_WAIT and the caller parks the request with ag_login_when_refreshed and checks again
+ * with may_park false. */
+void ag_login_session_check_ex(struct ag_login *l, struct ag_arena *a,
+                               const struct ag_http_request *req, struct ag_http_response *resp,
+                               bool may_park, struct ag_login_result *out);
+
+/** Registers w for the refresh that res (AG_LOGIN_WAIT) waits for; false when it has already
+ * finished (check again at once). w must stay valid until its callback ran. */
+bool ag_login_when_refreshed(struct ag_login *l, const struct ag_login_result *res,
+                             struct ag_login_waiter *w);
+
+/** Waits, at most about max_s seconds, until no refresh is queued or running and every parked
+ * request's callback has run (before the proxy stops the threads those callbacks use). */
+void ag_login_quiesce(struct ag_login *l, int max_s);
+
+/** The IdP circuit breaker's state (auth/idp/breaker.h: closed, open, half-open), for metrics
+ * and /statusz. */
+enum ag_breaker_state ag_login_idp_circuit(struct ag_login *l);
 
 /** Answer for a request without credentials: a browser navigation is sent to the IdP at once
  * (302, remembering path and query), or gets the 503 page when the IdP cannot be reached;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "auth/idp/breaker.h"
 #include "auth/idp/discovery.h"
 #include "auth/jose/jwe.h"
 #include "auth/jose/jwt.h"
@@ -31,16 +32,27 @@ struct ag_login_hooks {
     long long (*now)(void *ctx);
 };
 
-#define AG_REFRESH_SLOTS 1024     /* sessions refreshing or recently refreshed, per process */
-#define AG_REFRESH_REMEMBER_S 120 /* how long a refresh result answers the old token */
-#define AG_REACH_CACHE_S 5        /* IdP reachability result cached this long */
+#define AG_REFRESH_SLOTS 1024      /* sessions refreshing or recently refreshed, per process */
+#define AG_REFRESH_REMEMBER_S 120  /* how long a refresh result answers the old token, at least */
+#define AG_REFRESH_KEEP_MAX_S 3600 /* ... and at most (bounded by the old refresh token's life) */
+#define AG_REFRESH_THREADS                                                                         \
+    2                      /* the refresh threads: the only ones waiting on the token              \
+                              endpoint for sessions */
+#define AG_REACH_CACHE_S 5 /* IdP reachability result cached this long */
 
 struct ag_refresh_slot {
     uint8_t key[32]; /* SHA-256 of the refresh token that was spent */
-    bool used, running;
-    enum ag_rc rc;     /* outcome */
-    char *session;     /* malloc'ed JSON of the refreshed session on success (wiped on reuse) */
-    long long done_at; /* unix time */
+    bool used, running, queued;
+    enum ag_rc rc;        /* outcome */
+    char msg[256];        /* why it failed (for the log) */
+    char *session;        /* malloc'ed JSON of the refreshed session on success (wiped on reuse) */
+    char *job;            /* malloc'ed JSON of the session to refresh, while queued (wiped) */
+    long long done_at;    /* unix time */
+    long long keep_until; /* unix time until which the outcome answers the old token */
+    long long old_refresh_expires_at;
+    long long queued_ms;             /* monotonic, to bound the wait for a refresh thread */
+    int q_next;                      /* next queued slot, -1 */
+    struct ag_login_waiter *waiters; /* called when the refresh finishes */
 };
 
 struct ag_login {
@@ -60,6 +72,12 @@ struct ag_login {
     struct ag_refresh_slot slots[AG_REFRESH_SLOTS];
     long long reach_at;
     bool reach_ok, reach_probing;
+    /* the refresh threads and their FIFO of slots (under lock) */
+    pthread_cond_t q_cond;
+    pthread_t q_threads[AG_REFRESH_THREADS];
+    int q_n, q_head, q_tail, q_running; /* q_running: queued or being refreshed */
+    bool q_stop;
+    struct ag_breaker breaker; /* the IdP's circuit: token endpoint and reachability probe */
 };
 
 /** Replaces the IdP-facing hooks (tests). NULL members keep the defaults. */
@@ -78,10 +96,35 @@ enum ag_rc ag_login_session_from_tokens(struct ag_login *l, struct ag_arena *a,
 /** The identity the proxy forwards, from a session. */
 struct ag_identity *ag_login_identity(struct ag_arena *a, const struct ag_session *s);
 
-/** Refreshes s (single-flight by refresh token). AG_OK with *out; AG_EDENIED when the IdP
- * refused (invalid_grant); AG_EUPSTREAM / AG_ETIMEOUT when it could not be reached. */
+enum ag_refresh_how {
+    AG_REFRESH_BACKGROUND, /* start it (or see it running): AG_EAGAIN at once */
+    AG_REFRESH_PARK,       /* the same; the caller then parks with ag_login_when_refreshed */
+    AG_REFRESH_WAIT,       /* wait for the outcome on this thread (bounded) */
+};
+
+/** Refreshes s (single-flight by refresh token) on a refresh thread. AG_OK with *out when a
+ * refresh of this token finished a moment ago (or, AG_REFRESH_WAIT, when it finishes);
+ * AG_EAGAIN while it runs; AG_EDENIED when the IdP refused (invalid_grant); AG_EUPSTREAM /
+ * AG_ETIMEOUT when it could not be reached or its circuit is open. key_out (may be NULL) gets
+ * the slot key for ag_login_when_refreshed. */
 enum ag_rc ag_login_refresh(struct ag_login *l, struct ag_arena *a, const struct ag_session *s,
-                            long long now, struct ag_session **out, struct ag_err *err) AG_WUR;
+                            long long now, enum ag_refresh_how how, uint8_t key_out[32],
+                            struct ag_session **out, struct ag_err *err) AG_WUR;
+
+/** POST to the token endpoint through the IdP circuit breaker (refused at once while open). */
+enum ag_rc ag_login_idp_post(struct ag_login *l, const char *url, const char *authorization,
+                             const char *body, struct ag_buf *out, long *status,
+                             struct ag_err *err) AG_WUR;
+
+/** Starts / stops the refresh threads (ag_login_new, ag_login_free). */
+enum ag_rc ag_login_refresh_start(struct ag_login *l, struct ag_err *err) AG_WUR;
+void ag_login_refresh_stop(struct ag_login *l);
+
+/** Empties a slot (wiping what it holds). */
+void ag_login_slot_reset(struct ag_refresh_slot *sl);
+
+/** ag_login_quiesce with a bound for tests. */
+#define ag_login_refresh_idle(l) ag_login_quiesce((l), 30)
 
 /** POST /oauth2/backchannel-logout (auth/login/backchannel.c). */
 void ag_login_backchannel_logout(struct ag_login *l, struct ag_arena *a,

@@ -186,230 +186,6 @@ struct ag_identity *ag_login_identity(struct ag_arena *a, const struct ag_sessio
     return id;
 }
 
-/* ---- single-flight refresh ---- */
-
-static enum ag_rc ag_login_refresh_now(struct ag_login *l, struct ag_arena *a,
-                                       const struct ag_session *s, long long now,
-                                       struct ag_session **out, struct ag_err *err)
-{
-    const struct ag_oidc_meta *m = l->hooks.meta(l->hooks.ctx);
-    if (!m || !m->token_endpoint)
-        return ag_err_set(err, AG_EUPSTREAM, "no token endpoint known (discovery pending)");
-    struct ag_token_request treq;
-    ag_oidc_refresh_request(a, l->cfg, s->refresh_token, &treq);
-    struct ag_buf body;
-    ag_buf_init(&body, AG_OIDC_TOKEN_MAX_BYTES);
-    long status = 0;
-    enum ag_rc rc = l->hooks.post(l->hooks.ctx, m->token_endpoint, treq.authorization, treq.body,
-                                  &body, &status, err);
-    struct ag_token_response tr;
-    if (rc == AG_OK)
-        rc = ag_oidc_token_response_parse(a, status, body.data, body.len, &tr, err);
-    ag_buf_release(&body, 1);
-    if (rc != AG_OK)
-        return rc;
-    rc = ag_login_session_from_tokens(l, a, tr.id_token, tr.access_token, tr.refresh_token,
-                                      tr.expires_in, tr.refresh_expires_in, NULL, s, now, out, err);
-    /* Tokens the IdP issued but we cannot verify: treat like a refusal, so the user logs in. */
-    if (rc != AG_OK && rc != AG_EUPSTREAM && rc != AG_ETIMEOUT)
-        rc = AG_EDENIED;
-    return rc;
-}
-
-static struct ag_refresh_slot *ag_login_slot_find(struct ag_login *l, const uint8_t *key)
-{
-    for (size_t i = 0; i < AG_REFRESH_SLOTS; i++)
-        if (l->slots[i].used && memcmp(l->slots[i].key, key, 32) == 0)
-            return &l->slots[i];
-    return NULL;
-}
-
-static void ag_login_slot_reset(struct ag_refresh_slot *sl)
-{
-    if (sl->session) {
-        ag_secret_wipe(sl->session, strlen(sl->session));
-        free(sl->session);
-    }
-    memset(sl, 0, sizeof(*sl));
-}
-
-/* A free slot, else the oldest finished one; NULL when all are busy refreshing. */
-static struct ag_refresh_slot *ag_login_slot_take(struct ag_login *l)
-{
-    struct ag_refresh_slot *best = NULL;
-    for (size_t i = 0; i < AG_REFRESH_SLOTS; i++) {
-        struct ag_refresh_slot *sl = &l->slots[i];
-        if (!sl->used)
-            return sl;
-        if (!sl->running && (!best || sl->done_at < best->done_at))
-            best = sl;
-    }
-    if (best)
-        ag_login_slot_reset(best);
-    return best;
-}
-
-static bool ag_login_slot_fresh(const struct ag_refresh_slot *sl, long long now)
-{
-    /* A refusal or success answers the same old token for a while; a network failure only
-     * briefly, so the next request tries again. */
-    long keep = (sl->rc == AG_EUPSTREAM || sl->rc == AG_ETIMEOUT) ? 2 : AG_REFRESH_REMEMBER_S;
-    return now - sl->done_at <= keep;
-}
-
-/* ---- the same across replicas (shared state) ---- */
-
-#define AG_REFRESH_SEAL_NAME "airgate-refresh" /* AAD of the token set shared through Redis */
-
-/* The token set another replica stored for this refresh token: AG_OK with *out, or AG_EINVAL
- * when there is none (or it cannot be read). */
-static enum ag_rc ag_login_refresh_adopt(struct ag_login *l, struct ag_arena *a, const char *name,
-                                         struct ag_session **out, struct ag_err *err)
-{
-    char *val = NULL;
-    size_t len = 0;
-    enum ag_rc rc = ag_state_get(l->state, "tokens", name, &val, &len, err);
-    if (rc != AG_OK)
-        return rc;
-    if (!val)
-        return AG_EINVAL;
-    uint8_t *pt = NULL;
-    size_t ptlen = 0;
-    rc = ag_seal_open(a, &l->session_ctx, AG_REFRESH_SEAL_NAME, val, len, &pt, &ptlen, err);
-    free(val);
-    if (rc == AG_OK)
-        rc = ag_session_parse(a, (const char *)pt, ptlen, out, err);
-    if (pt)
-        ag_secret_wipe(pt, ptlen);
-    return rc == AG_OK ? AG_OK : AG_EINVAL;
-}
-
-static void ag_login_refresh_share(struct ag_login *l, struct ag_arena *a, const char *name,
-                                   const struct ag_session *fresh)
-{
-    const char *json = ag_session_serialize(a, fresh);
-    char *sealed = NULL;
-    struct ag_err err = {0};
-    if (ag_seal_seal(a, &l->session_ctx, AG_REFRESH_SEAL_NAME, (const uint8_t *)json, strlen(json),
-                     &sealed, &err) != AG_OK ||
-        ag_state_put(l->state, "tokens", name, sealed, strlen(sealed), AG_REFRESH_REMEMBER_S,
-                     &err) != AG_OK)
-        ag_log(AG_LOG_WARN, NULL, "session: refreshed tokens not shared: %s", err.msg);
-}
-
-/* One refresh for all replicas: the lock winner spends the refresh token and stores the new
- * (encrypted) token set; the others wait for it instead of spending the token again. *handled
- * is false when shared state cannot help (not configured, down): refresh locally then. */
-static enum ag_rc ag_login_refresh_shared(struct ag_login *l, struct ag_arena *a,
-                                          const struct ag_session *s, const uint8_t *key,
-                                          long long now, struct ag_session **out, bool *handled,
-                                          struct ag_err *err)
-{
-    *handled = false;
-    if (!ag_state_shared(l->state) || !ag_state_up(l->state))
-        return AG_OK;
-    char name[65];
-    for (size_t i = 0; i < 32; i++)
-        snprintf(name + 2 * i, 3, "%02x", key[i]);
-    enum ag_rc rc = ag_login_refresh_adopt(l, a, name, out, err);
-    if (rc == AG_OK) {
-        *handled = true;
-        return AG_OK;
-    }
-    if (rc != AG_EINVAL)
-        return AG_OK; /* Redis trouble: local refresh */
-    long http_ms = l->cfg->oidc.http_timeout_ms > 0 ? l->cfg->oidc.http_timeout_ms : 5000;
-    bool won = false;
-    if (ag_state_lock(l->state, "refresh", name, http_ms + 2000, &won, err) != AG_OK)
-        return AG_OK;
-    *handled = true;
-    if (won) {
-        rc = ag_login_refresh_now(l, a, s, now, out, err);
-        if (rc == AG_OK)
-            ag_login_refresh_share(l, a, name, *out);
-        ag_state_unlock(l->state, "refresh", name);
-        return rc;
-    }
-    /* another replica is refreshing this very token: wait for its result */
-    for (long waited = 0; waited < http_ms + 2000; waited += 50) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-        rc = ag_login_refresh_adopt(l, a, name, out, err);
-        if (rc == AG_OK)
-            return AG_OK;
-        if (rc != AG_EINVAL)
-            break;
-    }
-    return ag_err_set(err, AG_ETIMEOUT, "another replica's refresh did not finish in time");
-}
-
-enum ag_rc ag_login_refresh(struct ag_login *l, struct ag_arena *a, const struct ag_session *s,
-                            long long now, struct ag_session **out, struct ag_err *err)
-{
-    uint8_t key[32];
-    SHA256((const uint8_t *)s->refresh_token, strlen(s->refresh_token), key);
-    long wait_s =
-        (l->cfg->oidc.http_timeout_ms > 0 ? l->cfg->oidc.http_timeout_ms : 5000) / 500 + 2;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += wait_s;
-    pthread_mutex_lock(&l->lock);
-    struct ag_refresh_slot *sl;
-    for (;;) {
-        sl = ag_login_slot_find(l, key);
-        if (!sl)
-            break;
-        if (sl->running) {
-            if (pthread_cond_timedwait(&l->cond, &l->lock, &deadline) != 0) {
-                pthread_mutex_unlock(&l->lock);
-                return ag_err_set(err, AG_ETIMEOUT, "waited too long for a concurrent refresh");
-            }
-            continue;
-        }
-        if (!ag_login_slot_fresh(sl, now)) {
-            ag_login_slot_reset(sl);
-            sl = NULL;
-            break;
-        }
-        /* Someone refreshed this very token a moment ago: reuse the outcome. */
-        enum ag_rc rc = sl->rc;
-        char *json = sl->session ? ag_arena_strdup(a, sl->session) : NULL;
-        pthread_mutex_unlock(&l->lock);
-        if (rc != AG_OK || !json)
-            return ag_err_set(err, rc != AG_OK ? rc : AG_EUPSTREAM,
-                              "refresh (shared outcome) failed");
-        return ag_session_parse(a, json, strlen(json), out, err);
-    }
-    sl = ag_login_slot_take(l);
-    if (sl) {
-        memcpy(sl->key, key, 32);
-        sl->used = sl->running = true;
-    }
-    pthread_mutex_unlock(&l->lock);
-
-    bool handled = false;
-    enum ag_rc rc = ag_login_refresh_shared(l, a, s, key, now, out, &handled, err);
-    if (!handled)
-        rc = ag_login_refresh_now(l, a, s, now, out, err);
-
-    if (sl) {
-        char *json = NULL;
-        if (rc == AG_OK) {
-            json = strdup(ag_session_serialize(a, *out));
-            if (!json)
-                abort();
-        }
-        pthread_mutex_lock(&l->lock);
-        sl->running = false;
-        sl->rc = rc;
-        sl->session = json;
-        sl->done_at = now;
-        pthread_cond_broadcast(&l->cond);
-        pthread_mutex_unlock(&l->lock);
-    }
-    return rc;
-}
-
 /* ---- the per-request check ---- */
 
 static void ag_login_deny(struct ag_login *l, struct ag_arena *a, const struct ag_http_request *req,
@@ -425,6 +201,13 @@ static void ag_login_deny(struct ag_login *l, struct ag_arena *a, const struct a
 void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
                             const struct ag_http_request *req, struct ag_http_response *resp,
                             struct ag_login_result *out)
+{
+    ag_login_session_check_ex(l, a, req, resp, false, out);
+}
+
+void ag_login_session_check_ex(struct ag_login *l, struct ag_arena *a,
+                               const struct ag_http_request *req, struct ag_http_response *resp,
+                               bool may_park, struct ag_login_result *out)
 {
     memset(out, 0, sizeof(*out));
     long long now = ag_login_now(l);
@@ -461,16 +244,27 @@ void ag_login_session_check(struct ag_login *l, struct ag_arena *a,
     bool dirty = false;
     if (due && s->refresh_token) {
         struct ag_session *fresh = NULL;
-        rc = ag_login_refresh(l, a, s, now, &fresh, &err);
-        if (rc == AG_OK && fresh) {
+        /* still valid: never wait (the refresh runs in the background); expired: wait */
+        enum ag_refresh_how how =
+            !expired ? AG_REFRESH_BACKGROUND : (may_park ? AG_REFRESH_PARK : AG_REFRESH_WAIT);
+        rc = ag_login_refresh(l, a, s, now, how, out->wait_key, &fresh, &err);
+        if (rc == AG_EAGAIN && expired) {
+            out->verdict = AG_LOGIN_WAIT;
+            out->why = "waiting for the refresh of an expired access token";
+            return;
+        }
+        if (rc == AG_EAGAIN) {
+            /* refreshing in the background: this request goes on with the current tokens */
+        } else if (rc == AG_OK && fresh) {
             s = fresh;
             dirty = true;
             out->refreshed = true;
             ag_log(AG_LOG_INFO, &lc, "session: tokens refreshed (%zu Airflow roles)",
                    s->airflow_roles.n);
         } else if ((rc == AG_EUPSTREAM || rc == AG_ETIMEOUT) && !expired) {
-            /* the IdP is unreachable: keep serving while the access token is valid */
-            ag_log(AG_LOG_WARN, &lc, "session: refresh postponed: %s", err.msg);
+            /* the IdP is unreachable: keep serving while the access token is valid (the
+             * refresh thread logged it once) */
+            ag_log(AG_LOG_DEBUG, &lc, "session: refresh postponed: %s", err.msg);
         } else {
             ag_log(AG_LOG_INFO, &lc, "session: refresh failed (%s): %s", ag_rc_name(rc), err.msg);
             ag_session_cookie_clear(a, &l->session_ctx, req, resp);

@@ -12,6 +12,7 @@
 #include "auth/assertion/assertion.h"
 #include "auth/jose/keycache.h"
 #include "auth/jose/token_cache.h"
+#include "auth/login/login.h"
 #include "core/arena.h"
 #include "core/buf.h"
 #include "proxy/manage/statusz.h"
@@ -173,6 +174,13 @@ static enum ag_rc ag_endpoints_metrics(const struct ag_services *svc, struct ag_
                            "airgate_open_connections %d\n",
                            (unsigned long long)ts.hits, (unsigned long long)ts.misses,
                            svc->inflight(svc->owner), svc->connections(svc->owner));
+    if (rc == AG_OK && rt->login)
+        rc = ag_buf_printf(b,
+                           "# HELP airgate_idp_circuit_state The identity provider's circuit "
+                           "breaker: 0 closed, 1 open (not called), 2 half-open (one probe).\n"
+                           "# TYPE airgate_idp_circuit_state gauge\n"
+                           "airgate_idp_circuit_state %d\n",
+                           (int)ag_login_idp_circuit(rt->login));
     struct ag_state_stats ss;
     ag_state_stats(svc->state, &ss);
     if (rc == AG_OK)

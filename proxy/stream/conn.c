@@ -20,12 +20,14 @@
 #include "proxy/runtime.h"
 #include "proxy/services.h"
 #include "proxy/stream/conn.h"
+#include "proxy/stream/peers.h"
 #include "proxy/stream/request.h"
 #include "proxy/stream/shard.h"
 #include "proxy/stream/tls.h"
 #include "proxy/stream/upconn.h"
 
 #define AG_LINGER_MS 2000
+#define AG_SHED_MIN_AGE_MS 1000 /* a connection this young is not shed (see ag_cconn_shed) */
 
 /* ---- plain or TLS I/O ---- */
 
@@ -134,6 +136,9 @@ void ag_cconn_close(struct ag_cconn *c, const char *why)
     c->prev = c->next = NULL;
     ag_loop_retire(&l->loop, &c->ev);
     atomic_fetch_sub(&l->common->n_conns, 1);
+    if (c->peer_counted)
+        ag_peers_put(l->common->peers, &c->peer.sa);
+    c->peer_counted = false;
 }
 
 void ag_cconn_kick(struct ag_cconn *c)
@@ -328,7 +333,8 @@ static void ag_cconn_on_free(struct ag_ev *ev)
     free(ev);
 }
 
-static void ag_cconn_accepted(struct ag_shard *l, int fd, const struct sockaddr *sa, socklen_t len)
+static void ag_cconn_accepted(struct ag_shard *l, int fd, const struct sockaddr *sa, socklen_t len,
+                              bool counted)
 {
     struct ag_cconn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -343,7 +349,7 @@ static void ag_cconn_accepted(struct ag_shard *l, int fd, const struct sockaddr 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->sh = l;
     c->state = AG_C_NEW;
-    c->since_ms = l->loop.now_ms;
+    c->since_ms = c->opened_ms = l->loop.now_ms;
     if (len <= sizeof(c->peer))
         memcpy(&c->peer, sa, len);
     ag_cidr_addr_text(&c->peer.sa, c->peer_ip, sizeof(c->peer_ip));
@@ -352,11 +358,14 @@ static void ag_cconn_accepted(struct ag_shard *l, int fd, const struct sockaddr 
         c->tls = ag_tls_accept(ctx, fd);
         ag_tls_ctx_unref(ctx);
         if (!c->tls) {
+            if (counted)
+                ag_peers_put(l->common->peers, sa);
             close(fd);
             free(c);
             return;
         }
     }
+    c->peer_counted = counted;
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
@@ -427,6 +436,42 @@ static void ag_cconn_sweep(struct ag_cconn *c, uint64_t now)
     }
 }
 
+/* At most one line a second for each kind of refusal: a flood must not flood the log too. */
+static _Atomic uint64_t ag_cconn_per_ip_log_ms, ag_cconn_max_log_ms, ag_cconn_shed_log_ms;
+
+static bool ag_cconn_log_due(_Atomic uint64_t *last, uint64_t now)
+{
+    uint64_t prev = atomic_load(last);
+    return (prev == 0 || now - prev >= 1000) && atomic_compare_exchange_strong(last, &prev, now);
+}
+
+/* At server.max_connections: closes this loop's oldest connection that has not sent a whole
+ * request head (nginx reuses idle connections the same way), so a slow flood cannot keep the
+ * others out. Connections younger than AG_SHED_MIN_AGE_MS are left alone: a client that just
+ * connected is about to send its head. False when there is none. */
+static bool ag_cconn_shed(struct ag_shard *l, long max)
+{
+    struct ag_cconn *old = NULL;
+    uint64_t now = l->loop.now_ms;
+    for (struct ag_cconn *c = l->conns; c; c = c->next) {
+        if ((c->state != AG_C_NEW && c->state != AG_C_HEAD) || c->req || c->fd < 0)
+            continue;
+        if (now - c->opened_ms < AG_SHED_MIN_AGE_MS)
+            continue;
+        if (!old || c->opened_ms < old->opened_ms)
+            old = c;
+    }
+    if (!old)
+        return false;
+    if (ag_cconn_log_due(&ag_cconn_shed_log_ms, now))
+        ag_log(AG_LOG_WARN, NULL,
+               "server.max_connections (%ld) reached: closing the oldest connections without a "
+               "request head (from %s, open %llu ms) to make room",
+               max, old->peer_ip, (unsigned long long)(now - old->opened_ms));
+    ag_cconn_close(old, "shed to make room");
+    return true;
+}
+
 void ag_cconn_listen_ready(struct ag_ev *ev, uint32_t events)
 {
     (void)events;
@@ -443,14 +488,35 @@ void ag_cconn_listen_ready(struct ag_ev *ev, uint32_t events)
                 ag_log(AG_LOG_ERROR, NULL, "cannot accept: %s", strerror(errno));
             return;
         }
-        long max = ag_shard_runtime(l)->cfg->server.max_connections;
-        if (max > 0 && atomic_load(&l->common->n_conns) >= max) {
-            ag_log(AG_LOG_WARN, NULL, "refusing a connection: server.max_connections (%ld) reached",
-                   max);
+        const struct ag_config *cfg = ag_shard_runtime(l)->cfg;
+        const struct sockaddr *sa = (const struct sockaddr *)&ss;
+        /* behind a load balancer every peer is one of its front ends: no per-address cap */
+        long per_ip = cfg->server.max_connections_per_ip;
+        long max = cfg->server.max_connections;
+        /* a per-address cap at or above the global one adds nothing */
+        bool counted = per_ip > 0 && (max <= 0 || per_ip < max) &&
+                       !ag_cidr_match_sockaddr(cfg->trusted_proxies, cfg->n_trusted_proxies, sa);
+        if (counted && !ag_peers_take(l->common->peers, sa, per_ip)) {
+            if (ag_cconn_log_due(&ag_cconn_per_ip_log_ms, l->loop.now_ms)) {
+                char ip[INET6_ADDRSTRLEN];
+                ag_log(AG_LOG_WARN, NULL,
+                       "refusing connections from %s: server.max_connections_per_ip (%ld) "
+                       "reached",
+                       ag_cidr_addr_text(sa, ip, sizeof(ip)), per_ip);
+            }
             close(fd);
             continue;
         }
-        ag_cconn_accepted(l, fd, (struct sockaddr *)&ss, len);
+        if (max > 0 && atomic_load(&l->common->n_conns) >= max && !ag_cconn_shed(l, max)) {
+            if (ag_cconn_log_due(&ag_cconn_max_log_ms, l->loop.now_ms))
+                ag_log(AG_LOG_WARN, NULL,
+                       "refusing a connection: server.max_connections (%ld) reached", max);
+            if (counted)
+                ag_peers_put(l->common->peers, sa);
+            close(fd);
+            continue;
+        }
+        ag_cconn_accepted(l, fd, sa, len, counted);
     }
 }
 

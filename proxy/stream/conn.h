@@ -35,8 +35,10 @@ struct ag_cconn {
     struct ag_shard *sh;
     struct ag_tls *tls;
     struct ag_cconn *prev, *next;
-    uint64_t since_ms; /* entered the state, or last progress */
-    char *buf;         /* NULL while idle with nothing buffered */
+    uint64_t since_ms;  /* entered the state, or last progress */
+    uint64_t opened_ms; /* accepted (the oldest are shed first near server.max_connections) */
+    bool peer_counted;  /* counted in the front's per-address table (ag_peers) */
+    char *buf;          /* NULL while idle with nothing buffered */
     uint32_t cap, len, off;
     size_t scan; /* ag_h1_head_end's resume point */
     struct ag_req *req;

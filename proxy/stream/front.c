@@ -1,6 +1,7 @@
 /* The front: listening socket, TLS contexts, the loops' lifecycle; see front.h. */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "proxy/stream/front.h"
+#include "proxy/stream/peers.h"
 
 #include <arpa/inet.h>
 #include <sched.h>
@@ -215,6 +216,7 @@ enum ag_rc ag_front_start(const struct ag_services *svc, const struct ag_config 
     if (!f)
         abort();
     pthread_mutex_init(&f->common.tls_lock, NULL);
+    f->common.peers = ag_peers_new();
     long n = cfg->server.threads > 0 ? cfg->server.threads : ag_front_cpus();
     f->n_loops = n < 1 ? 1 : (int)n;
     f->shards = calloc((size_t)f->n_loops, sizeof(*f->shards));
@@ -339,5 +341,6 @@ void ag_front_free(struct ag_front *f)
     ag_tls_ctx_unref(f->common.tls);
     ag_tls_ctx_unref(f->common.up_tls);
     pthread_mutex_destroy(&f->common.tls_lock);
+    ag_peers_free(f->common.peers);
     free(f);
 }

@@ -274,8 +274,16 @@ void ag_req_decide(struct ag_req *r, bool may_block)
         return;
     struct ag_gate_result g = {0};
     struct ag_login_result lr = {0};
-    if (r->rt->login) /* the session cookie is checked before a bearer token */
-        ag_login_session_check(r->rt->login, r->arena, req, &r->extra, &lr);
+    if (r->rt->login) { /* the session cookie is checked before a bearer token */
+        /* on a worker, an expired session waiting for its refresh is parked instead */
+        bool may_park = r->svc->offload && may_block && !r->login_waited;
+        ag_login_session_check_ex(r->rt->login, r->arena, req, &r->extra, may_park, &lr);
+        if (lr.verdict == AG_LOGIN_WAIT) {
+            r->lwait = lr;
+            r->verdict = AG_V_WAIT;
+            return;
+        }
+    }
     if (ag_authpath_session_decides(&r->ap, lr.verdict)) {
         g.decision = lr.verdict == AG_LOGIN_ALLOW ? AG_DECISION_ALLOW : AG_DECISION_DENY;
         g.id = lr.id;
@@ -367,6 +375,23 @@ static void ag_req_task_done(struct ag_task *t)
     ag_req_resume((struct ag_req *)((char *)t - offsetof(struct ag_req, task)));
 }
 
+/* On a refresh thread: the refresh a parked request waited for finished; decide again. */
+static void ag_req_refreshed(void *arg)
+{
+    struct ag_req *r = arg;
+    ag_offload_submit(r->svc->offload, &r->task);
+}
+
+/* On the loop: parks r until its session's refresh finishes (it stays offloaded meanwhile, so
+ * a client that goes away only marks it abandoned). */
+static void ag_req_park(struct ag_req *r)
+{
+    r->login_waited = true;
+    r->lwaiter = (struct ag_login_waiter){.cb = ag_req_refreshed, .arg = r};
+    if (!ag_login_when_refreshed(r->rt->login, &r->lwait, &r->lwaiter))
+        ag_offload_submit(r->svc->offload, &r->task); /* finished meanwhile */
+}
+
 static void ag_req_offload(struct ag_req *r)
 {
     struct ag_cconn *c = r->c;
@@ -384,6 +409,10 @@ static void ag_req_offload(struct ag_req *r)
 void ag_req_resume(struct ag_req *r)
 {
     struct ag_shard *l = r->sh;
+    if (r->verdict == AG_V_WAIT && !r->abandoned) {
+        ag_req_park(r);
+        return;
+    }
     r->offloaded = false;
     if (r->abandoned) { /* the client went away meanwhile */
         ag_req_free(l, r);
@@ -465,7 +494,7 @@ void ag_req_begin(struct ag_req *r)
         break;
     }
     ag_req_decide(r, !svc->offload);
-    if (r->verdict == AG_V_AGAIN) {
+    if (r->verdict == AG_V_AGAIN || r->verdict == AG_V_WAIT) {
         ag_req_offload(r);
         return;
     }

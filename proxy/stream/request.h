@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/login/login.h"
 #include "conf/config.h"
 #include "core/http_msg.h"
 #include "core/log.h"
@@ -36,7 +37,13 @@ enum ag_rphase {
 };
 
 /* What the decision step concluded. */
-enum ag_verdict { AG_V_NONE = 0, AG_V_RESPOND, AG_V_FORWARD, AG_V_AGAIN };
+enum ag_verdict {
+    AG_V_NONE = 0,
+    AG_V_RESPOND,
+    AG_V_FORWARD,
+    AG_V_AGAIN,
+    AG_V_WAIT, /* an expired session's refresh runs: parked (no thread held) until it ends */
+};
 
 struct ag_req {
     struct ag_arena *arena;
@@ -74,6 +81,9 @@ struct ag_req {
     bool up_write_failed; /* the upstream stopped reading the request (see upconn.c) */
     bool offloaded;       /* a worker is deciding: the loop leaves the request alone */
     bool abandoned;       /* the client went away while a worker decided: free on return */
+    bool login_waited;    /* parked once for a refresh: the next session check waits inline */
+    struct ag_login_result lwait;   /* AG_V_WAIT: which refresh */
+    struct ag_login_waiter lwaiter; /* AG_V_WAIT: the refresh thread re-queues the decision */
     uint8_t verdict;
     struct ag_http_response vresp; /* AG_V_RESPOND */
     struct ag_identity *vid;       /* AG_V_FORWARD, decided now */

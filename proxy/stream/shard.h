@@ -22,11 +22,14 @@ struct ag_uconn;
 
 /** What every loop of a front shares, owned by the front (front.c): the TLS contexts a reload
  * may swap and the count of open client connections. */
+struct ag_peers;
+
 struct ag_shard_common {
     pthread_mutex_t tls_lock;  /* guards the two contexts */
     struct ag_tls_ctx *tls;    /* NULL: plain HTTP */
     struct ag_tls_ctx *up_tls; /* for https:// upstreams */
     atomic_int n_conns;
+    struct ag_peers *peers; /* open connections per address (server.max_connections_per_ip) */
 };
 
 struct ag_shard {

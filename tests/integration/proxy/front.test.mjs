@@ -797,7 +797,7 @@ test('2,000 idle keep-alive connections add less than 16 MiB of RSS', async (t) 
     t.skip(`open file limit ${limit} < ${2 * n + 500} (this process and airgate each need ${n} descriptors)`);
     return;
   }
-  const mem = await startAirgate(baseConfig(idp, [up.url], { server: { threads: 1, max_connections: 5000 }, log: { level: 'warn' } }));
+  const mem = await startAirgate(baseConfig(idp, [up.url], { server: { threads: 1, max_connections: 5000, max_connections_per_ip: 0 }, log: { level: 'warn' } }));
   const conns = [];
   try {
     const once = async (c) => {

@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/login/login.h"
 #include "auth/login/login_int.h"
@@ -68,6 +69,14 @@ Test(login_refresh, tokens_refresh_before_expiry_and_roles_are_remapped)
     snprintf(w->idp.roles, sizeof(w->idp.roles), "airflow_viewer");
     w->idp.now += 50;
     const char *old_cookie = ag_arena_strdup(w->a, ag_test_jar_get(&jar, "_airgate"));
+    /* The due request is served at once with the current tokens; the refresh runs aside. */
+    (void)step(w, &jar, "/", NULL, &res);
+    cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
+    cr_assert_not(res.refreshed);
+    cr_assert_str_eq(res.id->airflow_roles.items[0], "Admin");
+    ag_login_refresh_idle(w->l);
+    cr_assert_eq(w->idp.refresh_posts, 1);
+    /* The next request picks up the renewed session and cookie. */
     (void)step(w, &jar, "/", NULL, &res);
     cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
     cr_assert(res.refreshed);
@@ -95,6 +104,9 @@ Test(login_refresh, refused_refresh_sends_the_browser_back_through_login)
     w->idp.revoked = true; /* e.g. the rotated token was used elsewhere */
     w->idp.now += 280;
     struct ag_login_result res;
+    (void)step(w, &jar, "/dags", NULL, &res); /* still valid: served, refresh aside */
+    cr_assert_eq(res.verdict, AG_LOGIN_ALLOW);
+    ag_login_refresh_idle(w->l);
     struct ag_http_response r = step(w, &jar, "/dags", NULL, &res);
     cr_assert_eq(res.verdict, AG_LOGIN_NONE);
     cr_assert_eq(r.status, 302, "%d", r.status);
@@ -127,6 +139,123 @@ Test(login_refresh, idp_down_keeps_sessions_until_the_tokens_expire)
     world_free(w);
 }
 
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+Test(login_refresh, a_due_refresh_never_delays_the_request)
+{
+    struct world *w = world_new(AG_CLIENT_AUTH_BASIC);
+    struct ag_test_jar jar = {0};
+    signed_in(w, &jar);
+    w->idp.delay_ms = 900; /* a slow token endpoint */
+    w->idp.now += 280;     /* due (refresh_before_s 60), still valid */
+    struct ag_login_result res;
+    long long t0 = mono_ms();
+    for (int i = 0; i < 3; i++) {
+        (void)step(w, &jar, "/", NULL, &res);
+        cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
+    }
+    long long took = mono_ms() - t0;
+    cr_assert_lt(took, 300, "three due requests took %lld ms", took);
+    ag_login_refresh_idle(w->l);
+    cr_assert_eq(w->idp.refresh_posts, 1, "single-flight: %d refreshes", w->idp.refresh_posts);
+    (void)step(w, &jar, "/", NULL, &res);
+    cr_assert(res.refreshed);
+    world_free(w);
+}
+
+Test(login_refresh, an_expired_token_waits_in_place_or_parks)
+{
+    struct world *w = world_new(AG_CLIENT_AUTH_BASIC);
+    struct ag_test_jar jar = {0};
+    signed_in(w, &jar);
+    w->idp.delay_ms = 200;
+    w->idp.now += 310; /* expired */
+    struct ag_http_request req = req_for(w, &jar, "/", false);
+    struct ag_http_response resp = {0};
+    struct ag_login_result res;
+    ag_login_session_check_ex(w->l, w->a, &req, &resp, true, &res);
+    cr_assert_eq(res.verdict, AG_LOGIN_WAIT, "%s", res.why);
+    struct ag_login_waiter lw = {0};
+    ag_login_refresh_idle(w->l);
+    /* finished: no parking, the second check (may_park false) adopts the outcome */
+    cr_assert_not(ag_login_when_refreshed(w->l, &res, &lw));
+    memset(&resp, 0, sizeof(resp));
+    ag_login_session_check_ex(w->l, w->a, &req, &resp, false, &res);
+    cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
+    cr_assert(res.refreshed);
+    cr_assert_eq(w->idp.refresh_posts, 1);
+    world_free(w);
+}
+
+static void waiter_cb(void *arg)
+{
+    int *n = arg;
+    __atomic_add_fetch(n, 1, __ATOMIC_SEQ_CST);
+}
+
+Test(login_refresh, a_parked_request_is_called_back_when_the_refresh_ends)
+{
+    struct world *w = world_new(AG_CLIENT_AUTH_BASIC);
+    struct ag_test_jar jar = {0};
+    signed_in(w, &jar);
+    w->idp.delay_ms = 300;
+    w->idp.now += 310;
+    struct ag_http_request req = req_for(w, &jar, "/", false);
+    struct ag_http_response resp = {0};
+    struct ag_login_result res;
+    ag_login_session_check_ex(w->l, w->a, &req, &resp, true, &res);
+    cr_assert_eq(res.verdict, AG_LOGIN_WAIT);
+    int n = 0;
+    struct ag_login_waiter lw = {.cb = waiter_cb, .arg = &n};
+    cr_assert(ag_login_when_refreshed(w->l, &res, &lw));
+    cr_assert_eq(__atomic_load_n(&n, __ATOMIC_SEQ_CST), 0);
+    ag_login_refresh_idle(w->l);
+    cr_assert_eq(__atomic_load_n(&n, __ATOMIC_SEQ_CST), 1);
+    world_free(w);
+}
+
+Test(login_refresh, the_idp_circuit_opens_after_repeated_failures)
+{
+    struct world *w = world_new(AG_CLIENT_AUTH_BASIC);
+    struct ag_test_jar jar = {0};
+    signed_in(w, &jar);
+    cr_assert_eq(ag_login_idp_circuit(w->l), AG_BREAKER_CLOSED);
+    w->idp.down = true;
+    struct ag_login_result res;
+    w->idp.now += 240; /* due */
+    for (int i = 0; i < AG_BREAKER_FAILURES; i++) {
+        (void)step(w, &jar, "/", NULL, &res);
+        cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
+        ag_login_refresh_idle(w->l);
+        w->idp.now += 3; /* past the 2 s a network failure is remembered */
+    }
+    cr_assert_eq(ag_login_idp_circuit(w->l), AG_BREAKER_OPEN);
+    int posts = w->idp.posts;
+    /* open: sessions are served at once without calling the IdP ... */
+    (void)step(w, &jar, "/", NULL, &res);
+    cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
+    ag_login_refresh_idle(w->l);
+    cr_assert_eq(w->idp.posts, posts, "the IdP was called while the circuit is open");
+    /* ... a login start gets the 503 page even though the discovery probe would answer ... */
+    struct ag_test_jar other = {0};
+    struct ag_http_response r = step(w, &other, "/oauth2/start", "rd=/x", NULL);
+    cr_assert_eq(r.status, 503, "%d", r.status);
+    /* ... and an expired session ends at once (the documented rule), with no wait */
+    w->idp.now += 60;
+    long long t0 = mono_ms();
+    r = step(w, &jar, "/", NULL, &res);
+    cr_assert_lt(mono_ms() - t0, 200);
+    cr_assert_eq(res.verdict, AG_LOGIN_NONE);
+    cr_assert_eq(r.status, 503);
+    cr_assert_eq(w->idp.posts, posts);
+    world_free(w);
+}
+
 struct racer {
     struct world *w;
     struct ag_test_jar *jar;
@@ -154,7 +283,7 @@ Test(login_refresh, concurrent_requests_refresh_once)
     struct world *w = world_new(AG_CLIENT_AUTH_BASIC);
     struct ag_test_jar jar = {0};
     signed_in(w, &jar);
-    w->idp.now += 280;
+    w->idp.now += 310; /* expired: every request waits for the one refresh */
     w->idp.delay_ms = 150;
     enum { N = 6 };
     pthread_t t[N];
@@ -264,6 +393,8 @@ Test(login_refresh, refresh_without_id_token_keeps_the_hint_or_ends_the_session)
     /* JWT access token, no new ID token: roles from the access token, the old hint kept. */
     w->idp.no_id_token_on_refresh = true;
     w->idp.now += 280;
+    (void)step(w, &jar, "/", NULL, &res);
+    ag_login_refresh_idle(w->l);
     (void)step(w, &jar, "/", NULL, &res);
     cr_assert(res.refreshed);
     cr_assert_eq(res.verdict, AG_LOGIN_ALLOW, "%s", res.why);
