@@ -24,7 +24,7 @@ async function timed(fn) {
 }
 
 async function circuit(gate) {
-  const m = await (await fetch(`${gate.url}/metrics`)).text();
+  const m = await (await fetch(`${gate.mgmtUrl}/metrics`)).text(); // the management listener
   const line = m.split('\n').find((l) => l.startsWith('airgate_idp_circuit_state '));
   return line ? Number(line.split(' ')[1]) : undefined;
 }
