@@ -129,6 +129,9 @@ function checkValues(file, component, servicePortName, healthPath) {
   assert.ok(text, 'the ConfigMap has no airgate.yaml');
   assert.ok(!text.includes('{{'), 'the chart passes extraConfigMaps through tpl: no {{ in the config');
   const config = parseYaml(text);
+  // the named management port is only scrapeable when the listener is not on loopback
+  assert.equal(config.management?.listen, `0.0.0.0:${mgmt.containerPort}`,
+    'management.listen must be 0.0.0.0 on the container port named management');
 
   const secretVol = comp.extraVolumes.find((v) => v.secret);
   const secretMount = c.volumeMounts.find((m) => m.name === secretVol.name);
