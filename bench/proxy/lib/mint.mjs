@@ -79,7 +79,8 @@ function claims(n, now) {
     auth_time: now,
     jti: crypto.randomUUID(),
     iss: issuer,
-    aud: 'account',
+    // Keycloak with the client's Audience mapper (docs/keycloak.md): aud names airgate's client
+    aud: ['airflow', 'account'],
     sub: crypto.randomUUID(),
     typ: 'Bearer',
     azp: 'airflow',
