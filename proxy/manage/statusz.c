@@ -8,8 +8,10 @@
 #include <time.h>
 
 #include "auth/assertion/assertion.h"
+#include "auth/idp/breaker.h"
 #include "auth/jose/jwks.h"
 #include "auth/jose/keycache.h"
+#include "auth/login/login.h"
 #include "core/json.h"
 #include "proxy/services.h"
 #include "proxy/upstream/pool.h"
@@ -72,12 +74,15 @@ static ag_json *ag_statusz_idp_keys(const struct ag_runtime *rt)
         if (set)
             ag_jwks_unref(set);
     }
-    return ag_json_pack("{s:s, s:s?, s:s?, s:b, s:o, s:o, s:o, s:I, s:I, s:I}", "name", "idp",
+    /* the IdP's circuit breaker (auth/idp/breaker.h): "closed", "open" or "half-open"; null
+     * without a browser login (nothing calls the token endpoint) */
+    const char *circuit = rt->login ? ag_breaker_state_name(ag_login_idp_circuit(rt->login)) : NULL;
+    return ag_json_pack("{s:s, s:s?, s:s?, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:s?}", "name", "idp",
                         "issuer", rt->cfg->oidc.issuer, "jwks_uri", jwks_uri, "ready", ks.ready,
                         "kids", kids, "last_fetch", ag_statusz_time(ks.last_ok), "last_failure",
                         ag_statusz_time(ks.last_failure), "fetches", (long long)ks.fetch_ok,
                         "fetch_failures", (long long)ks.fetch_failed, "rotations",
-                        (long long)ks.rotations);
+                        (long long)ks.rotations, "circuit", circuit);
 }
 
 /* airgate's own signing key, as published at /.well-known/airgate/jwks.json. */

@@ -23,6 +23,12 @@ async function timed(fn) {
   return { r, ms: Math.round(performance.now() - t0) };
 }
 
+// /statusz names the breaker's state too (the management listener)
+async function statuszCircuit(gate) {
+  const doc = await (await fetch(`${gate.mgmtUrl}/statusz`)).json();
+  return doc.key_sets.find((k) => k.name === 'idp')?.circuit;
+}
+
 async function circuit(gate) {
   const m = await (await fetch(`${gate.mgmtUrl}/metrics`)).text(); // the management listener
   const line = m.split('\n').find((l) => l.startsWith('airgate_idp_circuit_state '));
@@ -55,6 +61,7 @@ test('IdP hung: due refreshes do not wait, bystanders are unaffected, login star
   const fresh = new CookieJar();
   await signIn(gate, fresh, 'admin', '/echo/x'); // needs no refresh for 2 s
   assert.equal(await circuit(gate), 0);
+  assert.equal(await statuszCircuit(gate), 'closed');
   await sleep(Math.max(0, expiredAt - Date.now()));
 
   idp.proc.kill('SIGSTOP');
@@ -98,6 +105,7 @@ test('IdP hung: due refreshes do not wait, bystanders are unaffected, login star
     await sleep(500); // eslint-disable-line no-await-in-loop
   }
   assert.equal(await circuit(gate), 1, 'circuit open');
+  assert.equal(await statuszCircuit(gate), 'open');
   assert.ok(gate.lines.some((l) => l.includes('idp circuit: open')), 'a log line on opening');
   const open = await timed(() => jarFetch(new CookieJar(), `${gate.url}/oauth2/start?rd=/x`, { headers: NAV }));
   assert.equal(open.r.status, 503);
