@@ -243,6 +243,10 @@ static enum ag_rc ag_log_http_gcp(struct ag_buf *b, const struct ag_log_http *h)
 
 static void ag_log_vemit(enum ag_log_level level, const struct ag_log_ctx *ctx,
                          const struct ag_log_http *http, const struct ag_log_field *fields,
+                         size_t nfields, const char *fmt, va_list ap) AG_PRINTF(6, 0);
+
+static void ag_log_vemit(enum ag_log_level level, const struct ag_log_ctx *ctx,
+                         const struct ag_log_http *http, const struct ag_log_field *fields,
                          size_t nfields, const char *fmt, va_list ap)
 {
     char msg[1024];

@@ -118,6 +118,8 @@ static enum MHD_Result ag_mgmt_access(void *cls, struct MHD_Connection *c, const
 
 /* MHD's own messages (failed accepts, the connection limit, broken requests): not errors of
  * airgate, so at info level; they never contain request data beyond what MHD chose to print. */
+static void ag_mgmt_log(void *cls, const char *fmt, va_list ap) AG_PRINTF(2, 0);
+
 static void ag_mgmt_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
