@@ -89,9 +89,7 @@ enum ag_rc ag_buf_printf(struct ag_buf *b, const char *fmt, ...)
     return AG_OK;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid (overlongs,
- * surrogates and code points above U+10FFFF are invalid). */
-static size_t ag_utf8_seq_len(const unsigned char *s, size_t n)
+size_t ag_utf8_seq_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;

@@ -33,6 +33,11 @@ enum ag_rc ag_buf_printf(struct ag_buf *b, const char *fmt, ...) AG_PRINTF(2, 3)
 
 /** Appends s as a JSON string literal with quotes, escaping control characters, quotes,
  * backslashes and invalid UTF-8 (replaced by U+FFFD) so the result is always valid JSON. */
+/** Length of the valid UTF-8 sequence at s (1..4; n > 0 bytes available), or 0 if it is not
+ * valid: overlong forms, surrogates and code points above U+10FFFF are invalid. The one UTF-8
+ * check of the code base (JSON strings, identity headers, redirect targets). */
+size_t ag_utf8_seq_len(const unsigned char *s, size_t n);
+
 enum ag_rc ag_buf_append_json_string(struct ag_buf *b, const char *s, size_t n) AG_WUR;
 
 /** Appends s with &, <, >, ", ' escaped for HTML text and attribute values. */

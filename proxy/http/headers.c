@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 
 static int ag_hdr_fold(int c)
 {
@@ -190,36 +191,14 @@ const char *ag_hdr_xff_build(struct ag_arena *a, const char *client_xff, bool pe
     return ag_arena_strdup(a, peer_ip);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (at most n bytes), 0 when it is not one
- * (stray continuation byte, overlong form, surrogate, above U+10FFFF, truncated). */
+/* Length of the valid UTF-8 sequence at s outside the C1 controls (U+0080..U+009F, encoded like
+ * the C0 ones), or 0. */
 static size_t ag_hdr_utf8_len(const unsigned char *s, size_t n)
 {
-    unsigned char c = s[0];
-    size_t k;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        k = 1;
-        cp = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        k = 2;
-        cp = c & 0x0fu;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        k = 3;
-        cp = c & 0x07u;
-    } else {
+    size_t k = ag_utf8_seq_len(s, n);
+    if (k == 2 && s[0] == 0xc2 && s[1] <= 0x9f)
         return 0;
-    }
-    if (k >= n)
-        return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if ((s[j] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[j] & 0x3fu);
-    }
-    if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-        return 0; /* C1 controls (U+0080..U+009F) are encoded like the C0 ones */
-    return k + 1;
+    return k;
 }
 
 /* Appends v encoded (see headers.h) at out + o; out has room for 3 * strlen(v). */
