@@ -744,3 +744,16 @@ Test(bad, log_gcp_project_id_malformed)
         EXPECT_ERR(yaml, want);
     }
 }
+
+Test(bad, max_connections_per_ip_above_max_connections)
+{
+    char *out =
+        ct_errors(BASE "server:\n  max_connections: 100\n  max_connections_per_ip: 200\n", no_env);
+    cr_assert_not_null(out, "a per-address cap above the global one must be refused");
+    cr_assert(strstr(out, "server.max_connections_per_ip: 200 is more than server.max_connections "
+                          "(100)"),
+              "%s", out);
+    free(out);
+    /* the default (64) above a small global cap only means no per-address cap */
+    cr_assert_null(ct_errors(BASE "server:\n  max_connections: 32\n", no_env));
+}
